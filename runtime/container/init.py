@@ -1,0 +1,203 @@
+"""The container side of `create`: everything from fork() to execve().
+
+Two processes, because a new PID namespace only applies to children of the caller:
+
+  runtime (create) --fork--> setup child: joins `path` namespaces, unshares the new ones,
+                                           forks the init, reports its PID, exits
+                             --fork--> init (pid 1 in the new pid namespace):
+                                 waits for "go" (createRuntime hooks ran), builds the rootfs,
+                                 createContainer hooks, pivot_root, hostname, console, rlimits,
+                                 finds the executable, reports "ready", then blocks opening
+                                 exec.fifo until `start` opens its other end, runs startContainer
+                                 hooks, drops to the user, and execs.
+
+Messages to and from the runtime are JSON over a SOCK_SEQPACKET socketpair (see Sync). Anything that
+fails before "ready" is sent back as {"error": ...} and `create` fails cleanly; after "ready" the
+error is written into the fifo for `start` to report.
+"""
+import json
+import os
+import resource
+import socket
+
+from runtime import trace
+from runtime.container import hooks, rootfs
+from runtime.linux import libc, namespaces
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class Sync:
+    """One JSON message per datagram; EOF (the peer died) reads as {"error": ...}."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def send(self, **msg) -> None:
+        self.sock.send(json.dumps(msg).encode())
+
+    def recv(self) -> dict:
+        data = self.sock.recv(1 << 16)
+        if not data:
+            return {"error": "container init exited during setup"}
+        return json.loads(data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def close_fds_except(keep) -> None:
+    """Close every fd from 3 up that is not in `keep` (close_range under the hood)."""
+    lo = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        if fd > lo:
+            os.closerange(lo, fd)
+        lo = fd + 1
+    os.closerange(lo, 1 << 20)
+
+
+def setup_child(spec, bundle, sync_sock, fifo_path, console_sock, preserve_fds, no_pivot) -> None:
+    """The short-lived middle process. Never returns."""
+    sync = Sync(sync_sock)
+    try:
+        keep = {sync_sock.fileno(), *range(3, 3 + preserve_fds)}
+        if console_sock is not None:
+            keep.add(console_sock.fileno())
+        close_fds_except(keep)
+        # fds the container must not inherit: open close-on-exec
+        fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC)
+        with open("/proc/self/cgroup") as f:
+            host_cgroups = f.read()  # the init's cgroups, named as the host sees them
+        joins = namespaces.open_paths(spec.namespaces)
+        namespaces.join(joins)
+        libc.unshare(namespaces.new_flags(spec.namespaces))
+        pid = os.fork()
+        if pid == 0:
+            _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups)  # never returns
+        sync.send(pid=pid)
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001 - every failure must reach the runtime
+        _report(sync, e)
+        os._exit(1)
+
+
+def _report(sync: Sync, e: BaseException) -> None:
+    try:
+        sync.send(error=_describe(e), kind=type(e).__name__)
+    except OSError:
+        pass
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror and not e.filename:
+        return str(e.args[1]) if len(e.args) > 1 else str(e)
+    return str(e) or type(e).__name__
+
+
+def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> None:
+    """pid 1 of the container. Never returns: execs the user's process or exits."""
+    ready = False
+    try:
+        os.setsid()
+        msg = sync.recv()  # "go": the runtime ran prestart/createRuntime hooks
+        if "error" in msg:
+            os._exit(1)
+        state = msg["state"]
+        os.umask(0o022)
+        new_netns = any(ns.type == "network" and not ns.path for ns in spec.namespaces)
+        rootfs.prepare(spec, bundle, new_netns, host_cgroups)
+        hooks.run("createContainer", spec.hooks.get("createContainer"), state)
+        (rootfs.move_root if no_pivot else rootfs.pivot)(spec.root_path)
+        if spec.hostname:
+            libc.sethostname(spec.hostname)
+        if spec.domainname:
+            libc.setdomainname(spec.domainname)
+        p = spec.process
+        os.makedirs(p.cwd, exist_ok=True)
+        if p.terminal:
+            _setup_console(p, console_sock)
+        rootfs.finalize(spec)
+        _apply_rlimits(p.rlimits)
+        env = dict(e.split("=", 1) for e in p.env)
+        os.chdir(p.cwd)
+        path = find_executable(p.args[0], env.get("PATH", DEFAULT_PATH))
+        sync.send(ready=True)
+        sync.close()
+        ready = True
+        # Blocks until `start` opens the fifo for reading. Our own /proc shows the fd we kept.
+        fifo = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        os.close(fifo_fd)
+        try:
+            state["status"] = "created"
+            hooks.run("startContainer", spec.hooks.get("startContainer"), state)
+            _switch_user(p.user)
+            os.write(fifo, b"0")
+            trace.note(f"execve({path!r}, {p.args!r})")
+            os.execve(path, p.args, env)
+        except BaseException as e:  # noqa: BLE001
+            os.write(fifo, f"\n{_describe(e)}".encode())
+            os._exit(1)
+    except BaseException as e:  # noqa: BLE001
+        if not ready:
+            _report(sync, e)
+        else:
+            os.write(2, f"hull-oci init: {_describe(e)}\n".encode())
+        os._exit(1)
+
+
+def _setup_console(p, console_sock) -> None:
+    from runtime.linux import tty
+    master, slave, name = tty.open_pty()
+    if p.console_size:
+        tty.set_winsize(slave, *p.console_size)
+    rootfs.bind_console(name)
+    tty.send_fd(console_sock, master, name)
+    os.close(master)
+    console_sock.close()
+    tty.make_controlling(slave)
+    if slave > 2:
+        os.close(slave)
+
+
+def _apply_rlimits(rlimits) -> None:
+    for r in rlimits:
+        kind = getattr(resource, r.type)
+        inf = resource.RLIM_INFINITY
+        soft = inf if r.soft >= 2 ** 64 - 1 else r.soft
+        hard = inf if r.hard >= 2 ** 64 - 1 else r.hard
+        try:
+            resource.setrlimit(kind, (soft, hard))
+        except (ValueError, OSError):
+            cur = resource.getrlimit(kind)
+            raise OSError(1, f"setrlimit {r.type} to soft {r.soft} hard {r.hard}: not permitted "
+                             f"(this host allows hard {cur[1] if cur[1] != inf else 'unlimited'}; "
+                             f"raising it needs CAP_SYS_RESOURCE)") from None
+
+
+def _switch_user(user) -> None:
+    os.setgroups(user.additional_gids)
+    os.setresgid(user.gid, user.gid, user.gid)
+    os.setresuid(user.uid, user.uid, user.uid)
+    os.umask(user.umask if user.umask is not None else 0o022)
+
+
+def find_executable(name: str, search_path: str) -> str:
+    """Like Go's exec.LookPath (runc's messages, which engines match to pick exit codes 126/127)."""
+    from runtime.errors import ExecFailed
+    if "/" in name:
+        candidates = [name]
+    else:
+        candidates = [os.path.join(d or ".", name) for d in search_path.split(":")]
+    denied = False
+    for c in candidates:
+        if os.path.isfile(c):
+            if os.access(c, os.X_OK):
+                return c
+            denied = True
+        elif os.path.isdir(c) and "/" in name:
+            raise ExecFailed(f'exec: "{name}": is a directory: permission denied')
+    if denied:
+        raise ExecFailed(f'exec: "{name}": permission denied')
+    if "/" in name:
+        raise ExecFailed(f'exec: "{name}": stat {name}: no such file or directory')
+    raise ExecFailed(f'exec: "{name}": executable file not found in $PATH')

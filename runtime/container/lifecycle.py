@@ -1,0 +1,300 @@
+"""The runtime side of the OCI lifecycle: create, start, kill, delete, run.
+
+Each function is one verb of hull-oci; the container side of create lives in init.py.
+"""
+import os
+import signal
+import socket
+
+from runtime import trace
+from runtime.container import hooks, init, spec as spec_mod
+from runtime.container.state import Container, Store, now_rfc3339
+from runtime.errors import Conflict, ExecFailed, HookFailed, HullError, InvalidArgument, InvalidSpec
+from runtime.linux import proc
+
+ACTIVE = ("creating", "created", "running", "paused")
+
+
+def _state_for_hooks(c: Container, status: str) -> dict:
+    s = c.oci_state()
+    s["status"] = status
+    return s
+
+
+def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, console_socket: str | None = None,
+           preserve_fds: int = 0, no_pivot: bool = False, console: socket.socket | None = None,
+           spec=None) -> Container:
+    """Set up the container and leave its init blocked on exec.fifo; return without waiting for it.
+
+    console: an already connected socket to send the pty master to (`run` in the foreground keeps
+    the terminal itself); otherwise --console-socket names the caller's listening socket.
+    """
+    bundle = os.path.abspath(bundle)
+    spec = spec or spec_mod.load(bundle)
+    if spec.process is None or not spec.process.args:
+        raise InvalidSpec("config.json: process.args must name the program to run")
+    terminal = spec.process.terminal
+    if terminal and not console_socket and console is None:
+        raise InvalidArgument("process.terminal is true: a --console-socket is needed to receive the pty master")
+    if console_socket and not terminal:
+        raise InvalidArgument("--console-socket given but process.terminal is false in config.json")
+    c = store.new(cid)
+    pidfd = None
+    try:
+        os.mkfifo(c.fifo, 0o622)
+        c.record = {"id": cid, "pid": 0, "status": "creating", "bundle": bundle, "rootfs": spec.root_path,
+                    "created": now_rfc3339(), "owner": "", "annotations": spec.annotations,
+                    "hooks": spec.raw.get("hooks") or {}}
+        if terminal and console is None:
+            from runtime.linux import tty
+            console = tty.connect_console_socket(console_socket)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        child = os.fork()
+        if child == 0:
+            ours.close()
+            init.setup_child(spec, bundle, theirs, c.fifo, console, preserve_fds, no_pivot)
+        theirs.close()
+        if console is not None:
+            console.close()
+        sync = init.Sync(ours)
+        msg = sync.recv()
+        os.waitpid(child, 0)
+        _check(msg)
+        c.record["pid"] = msg["pid"]
+        c.record["init_start"] = proc.start_time(msg["pid"])
+        pidfd = c.open_init()
+        c.save()
+        state = _state_for_hooks(c, "creating")
+        hooks.run("prestart", spec.hooks.get("prestart"), state)
+        hooks.run("createRuntime", spec.hooks.get("createRuntime"), state)
+        sync.send(state=state)
+        _check(sync.recv())
+        sync.close()
+        c.record["status"] = "created"
+        c.save()
+        if pid_file:
+            _write_pid_file(pid_file, c.pid)
+        trace.note(f"created {cid}: init pid {c.pid} waits on {c.fifo}")
+        return c
+    except BaseException:
+        _kill_and_wait(pidfd)
+        c.destroy()
+        raise
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+        c.unlock()
+
+
+def _check(msg: dict) -> None:
+    if "error" in msg:
+        kind = {"ExecFailed": ExecFailed, "HookFailed": HookFailed, "InvalidSpec": InvalidSpec}.get(msg.get("kind"), HullError)
+        raise kind(msg["error"])
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def _kill_and_wait(pidfd: int | None, timeout: float = 10) -> None:
+    if pidfd is None:
+        return
+    try:
+        proc.signal_pidfd(pidfd, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    proc.wait_pidfd(pidfd, timeout)
+
+
+def start(store: Store, cid: str) -> Container:
+    """Open exec.fifo: the init unblocks, runs startContainer hooks, writes "0" and execs."""
+    c = store.get(cid, lock=True)
+    try:
+        status = c.status()
+        if status != "created":
+            raise Conflict(f"cannot start container {cid!r}: it is {status}, not created")
+        pidfd = c.open_init()
+        fifo = os.open(c.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            data = _read_fifo(fifo, pidfd)
+        finally:
+            os.close(fifo)
+        os.unlink(c.fifo)
+        if data != b"0":
+            _kill_and_wait(pidfd)
+            os.close(pidfd)
+            detail = data[2:].decode(errors="replace") if data.startswith(b"0\n") or data.startswith(b"\n") else ""
+            raise ExecFailed(detail.strip() or "container init exited before it could start the process")
+        os.close(pidfd)
+        try:
+            hooks.run("poststart", _hooks(c, "poststart"), _state_for_hooks(c, "running"))
+        except HookFailed:
+            _kill_and_wait(c.open_init())
+            raise
+        return c
+    finally:
+        c.unlock()
+
+
+def _read_fifo(fifo: int, pidfd: int) -> bytes:
+    """Read until EOF (the init exec'd: its fifo fd is close-on-exec) or until the init dies."""
+    import select
+    data = b""
+    while True:
+        ready, _, _ = select.select([fifo, pidfd], [], [])
+        if fifo in ready:
+            chunk = os.read(fifo, 4096)
+            if not chunk:
+                return data
+            data += chunk
+        elif pidfd in ready:
+            try:
+                return data + os.read(fifo, 4096)
+            except BlockingIOError:
+                return data
+
+
+def _hooks(c: Container, kind: str) -> list:
+    return spec_mod._parse_hooks(c.record.get("hooks") or {}).get(kind, [])
+
+
+def parse_signal(text: str) -> int:
+    """'TERM', 'SIGTERM', 'term', '15' -> 15."""
+    t = text.strip().upper()
+    if t.isdigit():
+        n = int(t)
+        if 0 < n < signal.NSIG:
+            return n
+    else:
+        name = t if t.startswith("SIG") else "SIG" + t
+        sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
+        if sig is not None:
+            return int(sig)
+        if name.startswith("SIGRTMIN") or name.startswith("SIGRTMAX"):
+            base = signal.SIGRTMIN if "MIN" in name else signal.SIGRTMAX
+            off = name[8:]
+            if not off:
+                return int(base)
+            if off[0] in "+-" and off[1:].isdigit():
+                return int(base) + int(off)
+    raise InvalidArgument(f"invalid signal {text!r}")
+
+
+def container_pids(c: Container) -> list:
+    """Host PIDs of every process of the container (its pid namespace, or just its init)."""
+    ns = proc.namespace_id(c.pid, "pid")
+    if ns and ns != proc.namespace_id("self", "pid"):
+        return proc.pids_in_pid_namespace(ns)
+    return [c.pid]
+
+
+def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
+    c = store.get(cid)
+    pidfd = c.open_init() if c.status() in ACTIVE else None
+    if pidfd is None:
+        raise Conflict("container not running")
+    try:
+        if all_processes:
+            for pid in container_pids(c):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        else:
+            proc.signal_pidfd(pidfd, sig)
+    finally:
+        os.close(pidfd)
+
+
+def delete(store: Store, cid: str, force: bool = False) -> None:
+    from runtime.errors import NotFound
+    try:
+        c = store.get(cid, lock=True)
+    except NotFound:
+        if force:
+            return  # engines call delete --force after a delete; gone is fine
+        raise
+    try:
+        status = c.status()
+        if status in ("running", "paused") and not force:
+            raise Conflict(f"cannot delete container {cid!r} that is not stopped: {status} (use --force)")
+        if status != "stopped":
+            _kill_and_wait(c.open_init())
+        c.destroy()
+    finally:
+        c.unlock()
+    try:
+        hooks.run("poststop", _hooks(c, "poststop"), _state_for_hooks(c, "stopped"))
+    except HookFailed as e:
+        import sys
+        sys.stderr.write(f"warning: {e}\n")  # the spec: poststop failures are logged, not fatal
+
+
+def run(store: Store, cid: str, bundle: str, detach: bool = False, pid_file: str | None = None,
+        console_socket: str | None = None, preserve_fds: int = 0, no_pivot: bool = False) -> int:
+    """create + start; in the foreground also wait, forward signals, and delete. Returns the exit code."""
+    if detach:
+        create(store, cid, bundle, pid_file, console_socket, preserve_fds, no_pivot)
+        start(store, cid)
+        return 0
+    spec = spec_mod.load(os.path.abspath(bundle))
+    # become the init's parent once the setup child exits, so we can waitpid() it
+    proc.set_child_subreaper()
+    ours = theirs = pty_master = c = None
+    if spec.process and spec.process.terminal and not console_socket:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        c = create(store, cid, bundle, pid_file, console_socket, preserve_fds, no_pivot, console=theirs, spec=spec)
+        if ours is not None:
+            from runtime.linux import tty
+            pty_master = tty.recv_fd(ours)
+        forward = _forward_signals(c.pid)
+        try:
+            start(store, cid)
+            status = _wait(c.pid, pty_master)
+        finally:
+            for s, old in forward.items():
+                signal.signal(s, old)
+        return proc.exit_code(status)
+    finally:
+        for sock in (ours, theirs):
+            if sock is not None:
+                sock.close()
+        if pty_master is not None:
+            os.close(pty_master)
+        if c is not None:  # never delete a container of the same name that we did not create
+            delete(store, cid, force=True)
+
+
+def _forward_signals(pid: int) -> dict:
+    def forward(sig, _frame):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    saved = {}
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+              signal.SIGWINCH):
+        saved[s] = signal.signal(s, forward)
+    return saved
+
+
+def _wait(pid: int, pty_master: int | None) -> int:
+    """waitpid the init (it is our child through the subreaper); proxy the pty meanwhile."""
+    if pty_master is not None:
+        import threading
+        from runtime.linux import tty
+        r, w = os.pipe()
+        t = threading.Thread(target=tty.proxy, args=(pty_master, r), daemon=True)
+        t.start()
+        _, status = os.waitpid(pid, 0)
+        os.write(w, b"x")
+        t.join(timeout=2)
+        os.close(r)
+        os.close(w)
+        return status
+    _, status = os.waitpid(pid, 0)
+    return status

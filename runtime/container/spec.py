@@ -1,0 +1,318 @@
+"""config.json: parse and validate an OCI runtime spec (1.0 - 1.2) into plain dataclasses.
+
+Validation happens once, here, before anything is created, so a bad bundle fails with one clear line
+("config.json: process.cwd must be an absolute path") and leaves nothing behind. The rest of the
+runtime trusts these objects. The raw dict is kept too (`Spec.raw`): later layers (cgroups,
+seccomp) read their own sections from it.
+"""
+import json
+import os
+from dataclasses import dataclass, field
+
+from runtime.errors import InvalidSpec
+
+NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+PROPAGATIONS = ("private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable")
+RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_LOCKS",
+           "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC",
+           "RLIMIT_RSS", "RLIMIT_RTPRIO", "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK")
+
+
+@dataclass
+class Mount:
+    destination: str
+    type: str = ""
+    source: str = ""
+    options: list = field(default_factory=list)
+
+
+@dataclass
+class Hook:
+    path: str
+    args: list = field(default_factory=list)
+    env: list = field(default_factory=list)
+    timeout: int | None = None
+
+
+@dataclass
+class User:
+    uid: int = 0
+    gid: int = 0
+    umask: int | None = None
+    additional_gids: list = field(default_factory=list)
+
+
+@dataclass
+class Rlimit:
+    type: str
+    soft: int
+    hard: int
+
+
+@dataclass
+class Process:
+    args: list
+    env: list = field(default_factory=list)
+    cwd: str = "/"
+    user: User = field(default_factory=User)
+    terminal: bool = False
+    console_size: tuple | None = None  # (height, width)
+    rlimits: list = field(default_factory=list)
+    no_new_privileges: bool = False
+
+
+@dataclass
+class Namespace:
+    type: str
+    path: str = ""
+
+
+@dataclass
+class Device:
+    path: str
+    type: str  # c, b, u or p
+    major: int = 0
+    minor: int = 0
+    file_mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+
+@dataclass
+class Spec:
+    raw: dict
+    oci_version: str
+    root_path: str  # absolute: resolved against the bundle
+    root_readonly: bool
+    process: Process | None
+    hostname: str | None
+    domainname: str | None
+    mounts: list
+    hooks: dict  # kind -> [Hook]
+    annotations: dict
+    namespaces: list
+    devices: list
+    masked_paths: list
+    readonly_paths: list
+    rootfs_propagation: str | None
+
+    def namespace(self, kind: str) -> Namespace | None:
+        return next((ns for ns in self.namespaces if ns.type == kind), None)
+
+
+# -- small typed accessors; `where` is the dotted path used in error messages -------------------
+
+def _get(obj: dict, key: str, types, where: str, required=False, default=None):
+    if key not in obj or obj[key] is None:
+        if required:
+            raise InvalidSpec(f"config.json: {where}{key} is required")
+        return default
+    value = obj[key]
+    # bool is an int in Python; never accept true where a number is expected
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in _tuple(types)):
+        raise InvalidSpec(f"config.json: {where}{key} must be {_type_name(types)}, "
+                          f"not {type(value).__name__} {json.dumps(value)[:40]}")
+    return value
+
+
+def _tuple(types):
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _type_name(types) -> str:
+    names = {str: "a string", int: "an integer", bool: "a boolean", list: "a list", dict: "an object"}
+    return " or ".join(names.get(t, t.__name__) for t in _tuple(types))
+
+
+def _strings(obj: dict, key: str, where: str, required=False) -> list:
+    values = _get(obj, key, list, where, required, [])
+    for i, v in enumerate(values):
+        if not isinstance(v, str):
+            raise InvalidSpec(f"config.json: {where}{key}[{i}] must be a string")
+    return values
+
+
+def _uint(obj: dict, key: str, where: str, default=None, bits=32):
+    value = _get(obj, key, int, where, default=default)
+    if value is not None and not 0 <= value < 2 ** bits:
+        raise InvalidSpec(f"config.json: {where}{key} must be between 0 and {2 ** bits - 1}, not {value}")
+    return value
+
+
+def _absolute(path: str, what: str) -> str:
+    if not path.startswith("/"):
+        raise InvalidSpec(f"config.json: {what} must be an absolute path, not {path!r}")
+    return path
+
+
+# -- sections ----------------------------------------------------------------------------------
+
+def _parse_process(p: dict) -> Process:
+    w = "process."
+    args = _strings(p, "args", w)
+    cwd = _absolute(_get(p, "cwd", str, w, required=True), "process.cwd")
+    env = _strings(p, "env", w)
+    for e in env:
+        if "=" not in e:
+            raise InvalidSpec(f"config.json: process.env entry {e!r} is not KEY=VALUE")
+    u = _get(p, "user", dict, w, default={})
+    user = User(uid=_uint(u, "uid", "process.user.", 0), gid=_uint(u, "gid", "process.user.", 0),
+                umask=_uint(u, "umask", "process.user.", None),
+                additional_gids=[int(g) for g in _get(u, "additionalGids", list, "process.user.", default=[])])
+    for g in user.additional_gids:
+        if g < 0:
+            raise InvalidSpec("config.json: process.user.additionalGids must be unsigned")
+    size = _get(p, "consoleSize", dict, w)
+    console = None
+    if size is not None:
+        console = (_uint(size, "height", "process.consoleSize.", 0), _uint(size, "width", "process.consoleSize.", 0))
+    rlimits, seen = [], set()
+    for i, r in enumerate(_get(p, "rlimits", list, w, default=[])):
+        rw = f"process.rlimits[{i}]."
+        if not isinstance(r, dict):
+            raise InvalidSpec(f"config.json: process.rlimits[{i}] must be an object")
+        kind = _get(r, "type", str, rw, required=True)
+        if kind not in RLIMITS:
+            raise InvalidSpec(f"config.json: {rw}type {kind!r} is not a known rlimit ({', '.join(RLIMITS)})")
+        if kind in seen:
+            raise InvalidSpec(f"config.json: rlimit {kind} is given twice")
+        seen.add(kind)
+        soft = _uint(r, "soft", rw, 0, bits=64)
+        hard = _uint(r, "hard", rw, 0, bits=64)
+        if soft > hard:
+            raise InvalidSpec(f"config.json: {kind} soft limit {soft} is above its hard limit {hard}")
+        rlimits.append(Rlimit(kind, soft, hard))
+    return Process(args=args, env=env, cwd=cwd, user=user,
+                   terminal=_get(p, "terminal", bool, w, default=False), console_size=console,
+                   rlimits=rlimits, no_new_privileges=_get(p, "noNewPrivileges", bool, w, default=False))
+
+
+def _parse_mounts(raw: list) -> list:
+    mounts = []
+    for i, m in enumerate(raw):
+        w = f"mounts[{i}]."
+        if not isinstance(m, dict):
+            raise InvalidSpec(f"config.json: mounts[{i}] must be an object")
+        dest = _get(m, "destination", str, w, required=True)
+        # runc accepts relative destinations (relative to /); so do we, but never '..' escapes
+        dest = "/" + os.path.normpath("/" + dest).lstrip("/")
+        mounts.append(Mount(destination=dest, type=_get(m, "type", str, w, default=""),
+                            source=_get(m, "source", str, w, default=""), options=_strings(m, "options", w)))
+    return mounts
+
+
+def _parse_hooks(raw: dict) -> dict:
+    hooks = {}
+    for kind, entries in raw.items():
+        if kind not in HOOK_KINDS:
+            raise InvalidSpec(f"config.json: unknown hook kind {kind!r} (one of {', '.join(HOOK_KINDS)})")
+        if not isinstance(entries, list):
+            raise InvalidSpec(f"config.json: hooks.{kind} must be a list")
+        parsed = []
+        for i, h in enumerate(entries):
+            w = f"hooks.{kind}[{i}]."
+            if not isinstance(h, dict):
+                raise InvalidSpec(f"config.json: hooks.{kind}[{i}] must be an object")
+            timeout = _get(h, "timeout", int, w)
+            if timeout is not None and timeout <= 0:
+                raise InvalidSpec(f"config.json: {w}timeout must be greater than zero")
+            parsed.append(Hook(path=_absolute(_get(h, "path", str, w, required=True), f"{w}path"),
+                               args=_strings(h, "args", w), env=_strings(h, "env", w), timeout=timeout))
+        hooks[kind] = parsed
+    return hooks
+
+
+def _parse_namespaces(raw: list) -> list:
+    namespaces, seen = [], set()
+    for i, n in enumerate(raw):
+        w = f"linux.namespaces[{i}]."
+        if not isinstance(n, dict):
+            raise InvalidSpec(f"config.json: linux.namespaces[{i}] must be an object")
+        kind = _get(n, "type", str, w, required=True)
+        if kind not in NAMESPACE_TYPES:
+            raise InvalidSpec(f"config.json: unknown namespace type {kind!r} (one of {', '.join(NAMESPACE_TYPES)})")
+        if kind in seen:
+            raise InvalidSpec(f"config.json: namespace {kind!r} is listed twice")
+        seen.add(kind)
+        path = _get(n, "path", str, w, default="")
+        if path:
+            _absolute(path, f"{w}path")
+        namespaces.append(Namespace(kind, path))
+    return namespaces
+
+
+def _parse_devices(raw: list) -> list:
+    devices = []
+    for i, d in enumerate(raw):
+        w = f"linux.devices[{i}]."
+        if not isinstance(d, dict):
+            raise InvalidSpec(f"config.json: linux.devices[{i}] must be an object")
+        kind = _get(d, "type", str, w, required=True)
+        if kind not in ("c", "b", "u", "p"):
+            raise InvalidSpec(f"config.json: {w}type must be one of c, b, u, p, not {kind!r}")
+        devices.append(Device(path=_absolute(_get(d, "path", str, w, required=True), f"{w}path"), type=kind,
+                              major=_get(d, "major", int, w, default=0), minor=_get(d, "minor", int, w, default=0),
+                              file_mode=_uint(d, "fileMode", w), uid=_uint(d, "uid", w), gid=_uint(d, "gid", w)))
+    return devices
+
+
+def parse(raw, bundle: str) -> Spec:
+    """Validate a decoded config.json; `bundle` anchors a relative root.path."""
+    if not isinstance(raw, dict):
+        raise InvalidSpec("config.json: the top level must be a JSON object")
+    version = _get(raw, "ociVersion", str, "", required=True)
+    if not version.startswith("1."):
+        raise InvalidSpec(f"config.json: ociVersion {version!r} is not supported (1.0 to 1.2)")
+    root = _get(raw, "root", dict, "", required=True)
+    root_path = _get(root, "path", str, "root.", required=True)
+    root_path = os.path.normpath(os.path.join(bundle, root_path))
+    proc = _get(raw, "process", dict, "")
+    linux = _get(raw, "linux", dict, "", default={})
+    annotations = _get(raw, "annotations", dict, "", default={})
+    for k, v in annotations.items():
+        if not isinstance(v, str):
+            raise InvalidSpec(f"config.json: annotations[{k!r}] must be a string")
+    propagation = _get(linux, "rootfsPropagation", str, "linux.")
+    if propagation is not None and propagation not in PROPAGATIONS:
+        raise InvalidSpec(f"config.json: linux.rootfsPropagation {propagation!r} is not one of {', '.join(PROPAGATIONS)}")
+    for key in ("maskedPaths", "readonlyPaths"):
+        for p in _strings(linux, key, "linux."):
+            _absolute(p, f"linux.{key} entry")
+    spec = Spec(
+        raw=raw, oci_version=version, root_path=root_path,
+        root_readonly=_get(root, "readonly", bool, "root.", default=False),
+        process=_parse_process(proc) if proc is not None else None,
+        hostname=_get(raw, "hostname", str, ""), domainname=_get(raw, "domainname", str, ""),
+        mounts=_parse_mounts(_get(raw, "mounts", list, "", default=[])),
+        hooks=_parse_hooks(_get(raw, "hooks", dict, "", default={})),
+        annotations=annotations,
+        namespaces=_parse_namespaces(_get(linux, "namespaces", list, "linux.", default=[])),
+        devices=_parse_devices(_get(linux, "devices", list, "linux.", default=[])),
+        masked_paths=_strings(linux, "maskedPaths", "linux."),
+        readonly_paths=_strings(linux, "readonlyPaths", "linux."),
+        rootfs_propagation=propagation,
+    )
+    uts = spec.namespace("uts")
+    if (spec.hostname or spec.domainname) and (uts is None or uts.path):
+        raise InvalidSpec("config.json: hostname/domainname need a new uts namespace (linux.namespaces: {\"type\": \"uts\"})")
+    return spec
+
+
+def load(bundle: str) -> Spec:
+    """Read BUNDLE/config.json; every way that can fail becomes one InvalidSpec line."""
+    bundle = os.path.abspath(bundle)
+    if not os.path.isdir(bundle):
+        raise InvalidSpec(f"bundle {bundle!r} does not exist or is not a directory")
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            raw = json.load(f)
+    except FileNotFoundError:
+        raise InvalidSpec(f"{path}: no such file or directory (run 'hull-oci spec' in the bundle to make one)") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidSpec(f"{path}: not valid JSON: {e}") from None
+    spec = parse(raw, bundle)
+    if not os.path.isdir(spec.root_path):
+        raise InvalidSpec(f"config.json: root.path {spec.root_path!r} does not exist or is not a directory")
+    return spec

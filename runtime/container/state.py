@@ -1,0 +1,163 @@
+"""The state store: one directory per container under the root (default /run/hull).
+
+    ROOT/ID/state.json   what `state` prints, plus the init's start time and the config's hooks
+    ROOT/ID/exec.fifo    exists between create and start; the init blocks opening it
+
+There is no daemon, so every mutating verb takes a flock on ROOT/ID for its whole run; JSON is
+written to a temp file, fsynced and renamed so a reader never sees half a file. The status is never
+trusted from the file alone: it is derived from the init process (alive? same start time?) and
+the fifo.
+"""
+import fcntl
+import json
+import os
+import re
+import shutil
+import time
+from datetime import datetime, timezone
+
+from runtime import OCI_VERSION
+from runtime.errors import Conflict, InvalidArgument, NotFound
+from runtime.linux import proc
+
+DEFAULT_ROOT = "/run/hull"
+_ID = re.compile(r"^[\w+\-.]+$")
+
+
+def validate_id(cid: str) -> str:
+    if not cid or not _ID.match(cid) or cid in (".", ".."):
+        raise InvalidArgument(f"invalid container ID {cid!r}: use letters, digits and _ + - . only")
+    return cid
+
+
+def now_rfc3339() -> str:
+    """RFC 3339 with nanoseconds, like Go's time.RFC3339Nano (which runc prints)."""
+    ns = time.time_ns()
+    base = datetime.fromtimestamp(ns // 10**9, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{ns % 10**9:09d}Z"
+
+
+def write_json_atomic(path: str, data) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+
+
+class Container:
+    """One container's directory, its lock and its recorded state."""
+
+    def __init__(self, root: str, cid: str):
+        self.id = cid
+        self.dir = os.path.join(root, cid)
+        self.state_file = os.path.join(self.dir, "state.json")
+        self.fifo = os.path.join(self.dir, "exec.fifo")
+        self.record: dict = {}
+        self._lock_fd = None
+
+    # -- locking --------------------------------------------------------------------------------
+    def lock(self) -> None:
+        """Exclusive flock on the container directory, held until unlock() or process exit."""
+        fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- the record -----------------------------------------------------------------------------
+    def load(self) -> "Container":
+        try:
+            with open(self.state_file) as f:
+                self.record = json.load(f)
+        except FileNotFoundError:
+            # the directory exists but create has not written state yet (or died before it did)
+            self.record = {"id": self.id, "pid": 0, "status": "creating", "annotations": {}}
+        return self
+
+    def save(self) -> None:
+        write_json_atomic(self.state_file, self.record)
+
+    @property
+    def pid(self) -> int:
+        return self.record.get("pid", 0)
+
+    def status(self) -> str:
+        """creating | created | running | paused | stopped, from the process, not the file."""
+        rec = self.record
+        if rec.get("status") == "creating" and not rec.get("pid"):
+            return "creating"
+        if not proc.is_alive(self.pid, rec.get("init_start")):
+            return "stopped"
+        if rec.get("status") == "creating":
+            return "creating"
+        if os.path.exists(self.fifo):
+            return "created"
+        return "running"
+
+    def oci_state(self) -> dict:
+        """The state as the OCI runtime spec (and runc) print it."""
+        status = self.status()
+        rec = self.record
+        return {
+            "ociVersion": OCI_VERSION,
+            "id": self.id,
+            "pid": self.pid if status != "stopped" else 0,
+            "status": status,
+            "bundle": rec.get("bundle", ""),
+            "rootfs": rec.get("rootfs", ""),
+            "created": rec.get("created", ""),
+            "owner": rec.get("owner", ""),
+            "annotations": rec.get("annotations") or {},
+        }
+
+    def open_init(self) -> int | None:
+        """A pidfd for the init if it is still our process (start time checked), else None."""
+        return proc.open_pidfd(self.pid, self.record.get("init_start")) if self.pid else None
+
+    def destroy(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Store:
+    def __init__(self, root: str = DEFAULT_ROOT):
+        self.root = os.path.abspath(root)
+
+    def new(self, cid: str) -> Container:
+        """Claim ID: mkdir is atomic, so two concurrent creates cannot both win."""
+        validate_id(cid)
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        c = Container(self.root, cid)
+        try:
+            os.mkdir(c.dir, 0o711)
+        except FileExistsError:
+            raise Conflict(f"container with id {cid!r} already exists") from None
+        c.lock()
+        return c
+
+    def get(self, cid: str, lock: bool = False) -> Container:
+        validate_id(cid)
+        c = Container(self.root, cid)
+        if not os.path.isdir(c.dir):
+            raise NotFound(f"container {cid!r} does not exist")
+        if lock:
+            c.lock()
+            if not os.path.isdir(c.dir):  # deleted while we waited for the lock
+                c.unlock()
+                raise NotFound(f"container {cid!r} does not exist")
+        return c.load()
+
+    def list(self) -> list:
+        try:
+            names = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+        out = []
+        for name in names:
+            if _ID.match(name) and os.path.isdir(os.path.join(self.root, name)):
+                out.append(Container(self.root, name).load())
+        return out

@@ -1,0 +1,147 @@
+"""The ctypes layer: the only module in hull that calls libc directly.
+
+Every call checks its result and raises OSError(errno, "call(args): strerror") naming the call and
+its arguments, so a failure deep inside container set-up reads like a line of strace. Calls that
+Python's os module already offers (fork, execve, mknod, chroot, setgroups ...) are used from there.
+"""
+import ctypes
+import os
+import time
+
+from runtime import trace
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# clone(2) / unshare(2) namespace flags
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# mount(2) flags
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+
+# umount2(2) flags
+MNT_FORCE = 1
+MNT_DETACH = 2
+
+# x86_64 syscall numbers for calls glibc does not wrap
+SYS_pivot_root = 155
+SYS_pidfd_send_signal = 424
+
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.syscall.restype = ctypes.c_long
+
+
+def _b(s):
+    return None if s is None else os.fsencode(s)
+
+
+def _check(ret: int, call: str, started: float) -> int:
+    """Raise OSError naming the call if ret is -1; narrate it under --trace."""
+    if ret == -1:
+        err = ctypes.get_errno()
+        if trace.enabled:
+            trace.emit(call, f"-1 {os.strerror(err)}", started)
+        raise OSError(err, f"{call}: {os.strerror(err)}")
+    if trace.enabled:
+        trace.emit(call, str(ret), started)
+    return ret
+
+
+def mount(source, target, fstype, flags=0, data=None) -> None:
+    t = time.perf_counter()
+    ret = _libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data))
+    _check(ret, f"mount({source!r}, {target!r}, {fstype!r}, {mount_flag_names(flags)}, {data!r})", t)
+
+
+def umount2(target, flags=0) -> None:
+    t = time.perf_counter()
+    _check(_libc.umount2(_b(target), flags), f"umount2({target!r}, {flags})", t)
+
+
+def unshare(flags: int) -> None:
+    t = time.perf_counter()
+    _check(_libc.unshare(flags), f"unshare({clone_flag_names(flags)})", t)
+
+
+def setns(fd: int, nstype: int = 0, what: str = "") -> None:
+    t = time.perf_counter()
+    _check(_libc.setns(fd, nstype), f"setns({what or fd}, {clone_flag_names(nstype)})", t)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    t = time.perf_counter()
+    ret = _libc.syscall(SYS_pivot_root, _b(new_root), _b(put_old))
+    _check(ret, f"pivot_root({new_root!r}, {put_old!r})", t)
+
+
+def sethostname(name: str) -> None:
+    t = time.perf_counter()
+    b = name.encode()
+    _check(_libc.sethostname(b, len(b)), f"sethostname({name!r})", t)
+
+
+def setdomainname(name: str) -> None:
+    t = time.perf_counter()
+    b = name.encode()
+    _check(_libc.setdomainname(b, len(b)), f"setdomainname({name!r})", t)
+
+
+def pidfd_send_signal(pidfd: int, sig: int) -> None:
+    """Signal through a pidfd: cannot hit a recycled PID, unlike kill(2)."""
+    t = time.perf_counter()
+    ret = _libc.syscall(SYS_pidfd_send_signal, ctypes.c_int(pidfd), ctypes.c_int(sig), None, ctypes.c_uint(0))
+    _check(ret, f"pidfd_send_signal({pidfd}, {sig})", t)
+
+
+_MS_NAMES = {v: k for k, v in globals().items() if k.startswith("MS_")}
+_CLONE_NAMES = {v: k for k, v in globals().items() if k.startswith("CLONE_")}
+
+
+def _names(flags: int, table: dict) -> str:
+    if not flags:
+        return "0"
+    parts = [name for bit, name in table.items() if flags & bit]
+    rest = flags & ~sum(table)
+    if rest:
+        parts.append(hex(rest))
+    return "|".join(parts)
+
+
+def mount_flag_names(flags: int) -> str:
+    return _names(flags, _MS_NAMES)
+
+
+def clone_flag_names(flags: int) -> str:
+    return _names(flags, _CLONE_NAMES)

@@ -1,0 +1,86 @@
+"""Processes as the kernel sees them: /proc/PID/stat, pidfds, the subreaper bit.
+
+A PID alone is not an identity (PIDs are reused), so hull records the start time of a container's
+init from /proc/PID/stat and compares it before trusting the PID again; signals then go through a
+pidfd, which can never reach a recycled process.
+"""
+import os
+import select
+import signal
+
+
+def stat_fields(pid: int) -> list | None:
+    """Fields of /proc/PID/stat after the command name: [state, ppid, ...]; None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # the command name may contain spaces and ')' - split after its last ')'
+    return data[data.rindex(b")") + 2:].decode().split()
+
+
+def start_time(pid: int) -> int | None:
+    fields = stat_fields(pid)
+    return int(fields[19]) if fields else None  # field 22 of proc(5): starttime in clock ticks
+
+
+def is_alive(pid: int, started: int | None) -> bool:
+    """True if PID runs (not a zombie) and is the same process we started (same start time)."""
+    if not pid:
+        return False
+    fields = stat_fields(pid)
+    if fields is None or fields[0] in ("Z", "X"):
+        return False
+    return started is None or int(fields[19]) == started
+
+
+def open_pidfd(pid: int, started: int | None) -> int | None:
+    """A pidfd for PID if it is still the process we know, else None."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    # check after opening: the pidfd pins this process, so the check cannot race with reuse
+    if not is_alive(pid, started):
+        os.close(fd)
+        return None
+    return fd
+
+
+def signal_pidfd(pidfd: int, sig: int) -> None:
+    signal.pidfd_send_signal(pidfd, sig)
+
+
+def wait_pidfd(pidfd: int, timeout: float | None) -> bool:
+    """Wait until the process behind pidfd exits; False on timeout."""
+    return bool(select.select([pidfd], [], [], timeout)[0])
+
+
+def set_child_subreaper() -> None:
+    """Orphaned descendants (the container init once its forking parent exits) reparent to us."""
+    import prctl
+    prctl.set_child_subreaper(1)
+
+
+def exit_code(status: int) -> int:
+    """waitpid status -> shell-style exit code (128+N for a signal)."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def namespace_id(pid: int | str, kind: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/{kind}")
+    except OSError:
+        return None
+
+
+def pids_in_pid_namespace(ns: str) -> list:
+    """Host PIDs of every process whose pid namespace is `ns` (a /proc/PID/ns/pid link text)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and namespace_id(entry, "pid") == ns:
+            pids.append(int(entry))
+    return pids
