@@ -5,12 +5,12 @@ Errors are one line on stderr and, with --log, one entry in the log file ({"leve
 json format, which podman and containerd parse). Exit codes follow runc: 0 ok, 1 any error.
 Only the modules a verb needs are imported: engines call us 3-4 times per container.
 """
-import argparse
 import json
 import os
 import sys
 
 from runtime import OCI_VERSION, __version__
+from runtime.cli.args import Flag, Verb, help_text, parse
 from runtime.errors import HullError
 
 
@@ -41,67 +41,57 @@ class Log:
             sys.stderr.write(f"hull-oci: debug: {msg}\n")
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hull-oci", description="A runc-compatible OCI runtime in Python.")
-    p.add_argument("--version", "-v", action="store_true", help="print the version")
-    p.add_argument("--root", default="/run/hull", help="state directory (default /run/hull)")
-    p.add_argument("--log", default=None, help="log file (default: none, errors go to stderr)")
-    p.add_argument("--log-format", default="text", choices=["text", "json"])
-    p.add_argument("--debug", action="store_true")
-    p.add_argument("--trace", action="store_true", help="narrate every kernel step on stderr")
-    # accepted for compatibility with engines; hull has no systemd cgroup driver or rootless mode yet
-    p.add_argument("--systemd-cgroup", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--rootless", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
-    sub = p.add_subparsers(dest="verb", metavar="COMMAND")
-
-    def verb(name, help_text):
-        return sub.add_parser(name, help=help_text, description=help_text)
-
-    for name, text in (("create", "create a container (its init waits for start)"),
-                       ("run", "create and start a container, wait for it unless -d")):
-        c = verb(name, text)
-        c.add_argument("--bundle", "-b", default=".", help="bundle directory (default: the current one)")
-        c.add_argument("--pid-file", default=None)
-        c.add_argument("--console-socket", default=None, help="unix socket to send the pty master to")
-        c.add_argument("--preserve-fds", type=int, default=0, help="pass fds 3..3+N-1 to the container")
-        c.add_argument("--no-pivot", action="store_true", help="use MS_MOVE+chroot instead of pivot_root")
-        c.add_argument("--no-new-keyring", action="store_true", help=argparse.SUPPRESS)
-        if name == "run":
-            c.add_argument("--detach", "-d", action="store_true")
-        c.add_argument("id")
-    verb("start", "start a created container").add_argument("id")
-    verb("state", "print a container's state as JSON").add_argument("id")
-    k = verb("kill", "send a signal to a container's init (or all its processes)")
-    k.add_argument("--all", "-a", action="store_true")
-    k.add_argument("id")
-    k.add_argument("signal", nargs="?", default="SIGTERM")
-    d = verb("delete", "delete a stopped container (--force: kill it first)")
-    d.add_argument("--force", "-f", action="store_true")
-    d.add_argument("id")
-    ls = verb("list", "list containers")
-    ls.add_argument("--format", "-f", default="table", choices=["table", "json"])
-    ls.add_argument("--quiet", "-q", action="store_true")
-    s = verb("spec", "write a default config.json")
-    s.add_argument("--bundle", "-b", default=".")
-    s.add_argument("--rootless", action="store_true", help=argparse.SUPPRESS)
-    return p
+GLOBAL_FLAGS = [
+    Flag("version", "v", help="print the version"),
+    Flag("help", "h", help="show this help"),
+    Flag("root", value=True, default="/run/hull", help="state directory (default /run/hull)"),
+    Flag("log", value=True, help="log file (errors also go to stderr)"),
+    Flag("log-format", value=True, default="text", help="text or json"),
+    Flag("debug", help="log debug messages"),
+    Flag("trace", help="narrate every kernel step on stderr"),
+    # accepted for engines' sake: hull has no systemd cgroup driver, rootless mode or criu
+    Flag("systemd-cgroup"), Flag("rootless", value=True), Flag("criu", value=True),
+]
+_CREATE_FLAGS = [
+    Flag("bundle", "b", value=True, default=".", help="bundle directory (default: the current one)"),
+    Flag("pid-file", value=True, help="write the container's host PID here"),
+    Flag("console-socket", value=True, help="unix socket to send the pty master to"),
+    Flag("preserve-fds", value=True, default=0, kind=int, help="pass fds 3..3+N-1 to the container"),
+    Flag("no-pivot", help="use MS_MOVE+chroot instead of pivot_root (ramfs roots)"),
+    Flag("no-new-keyring"),
+]
+VERB_TABLE = {v.name: v for v in [
+    Verb("create", "create a container; its init waits for start", _CREATE_FLAGS, ["id"]),
+    Verb("start", "start a created container", [], ["id"]),
+    Verb("run", "create and start a container; wait for it unless -d",
+         _CREATE_FLAGS + [Flag("detach", "d", help="return once the container runs")], ["id"]),
+    Verb("state", "print a container's state as JSON", [], ["id"]),
+    Verb("kill", "send a signal (default SIGTERM) to the container's init",
+         [Flag("all", "a", help="signal every process of the container")], ["id"], ["signal"]),
+    Verb("delete", "delete a stopped container", [Flag("force", "f", help="kill it first if it runs")], ["id"]),
+    Verb("list", "list containers", [Flag("format", "f", value=True, default="table", help="table or json"),
+                                     Flag("quiet", "q", help="IDs only")]),
+    Verb("spec", "write a default config.json", [Flag("bundle", "b", value=True, default=".", help="where"),
+                                                 Flag("rootless")]),
+]}
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    if args.version:
-        print(f"hull-oci version {__version__}\nspec: {OCI_VERSION}")
-        return 0
-    if not args.verb:
-        _parser().print_help()
-        return 1
-    if args.trace:
-        from runtime import trace
-        trace.enable()
-    log = Log(args.log, args.log_format, args.debug)
-    log.debug(f"{args.verb} {getattr(args, 'id', '')}")
+    log = Log(None, "text", False)
     try:
+        args = parse(sys.argv[1:] if argv is None else argv, GLOBAL_FLAGS, VERB_TABLE)
+        log = Log(args.log, args.log_format, args.debug)
+        if args.version:
+            print(f"hull-oci version {__version__}\nspec: {OCI_VERSION}")
+            return 0
+        if args.verb is None or args.verb == "help" or args.help:
+            sys.stdout.write(help_text("hull-oci", "A runc-compatible OCI runtime in Python.", GLOBAL_FLAGS,
+                                       VERB_TABLE, getattr(args, "topic", None)))
+            return 0 if args.verb or args.help else 1
+        if args.trace:
+            from runtime import trace
+            trace.enable()
+        log.debug(f"{args.verb} {getattr(args, 'id', '')}")
         return VERBS[args.verb](args) or 0
     except HullError as e:
         return _fail(log, e.msg, e.code)
@@ -146,7 +136,7 @@ def cmd_state(args):
 
 def cmd_kill(args):
     from runtime.container import lifecycle
-    lifecycle.kill(_store(args), args.id, lifecycle.parse_signal(args.signal), args.all)
+    lifecycle.kill(_store(args), args.id, lifecycle.parse_signal(args.signal or "SIGTERM"), args.all)
 
 
 def cmd_delete(args):
@@ -156,6 +146,9 @@ def cmd_delete(args):
 
 def cmd_list(args):
     containers = _store(args).list()
+    if args.format not in ("table", "json"):
+        from runtime.errors import InvalidArgument
+        raise InvalidArgument(f"invalid --format {args.format!r}: table or json")
     if args.quiet:
         for c in containers:
             print(c.id)

@@ -4,13 +4,12 @@ Each function is one verb of hull-oci; the container side of create lives in ini
 """
 import os
 import signal
-import socket
 
 from runtime import trace
 from runtime.container import hooks, init, spec as spec_mod
 from runtime.container.state import Container, Store, now_rfc3339
 from runtime.errors import Conflict, ExecFailed, HookFailed, HullError, InvalidArgument, InvalidSpec
-from runtime.linux import proc
+from runtime.linux import libc, proc
 
 ACTIVE = ("creating", "created", "running", "paused")
 
@@ -22,8 +21,7 @@ def _state_for_hooks(c: Container, status: str) -> dict:
 
 
 def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, console_socket: str | None = None,
-           preserve_fds: int = 0, no_pivot: bool = False, console: socket.socket | None = None,
-           spec=None) -> Container:
+           preserve_fds: int = 0, no_pivot: bool = False, console=None, spec=None) -> Container:
     """Set up the container and leave its init blocked on exec.fifo; return without waiting for it.
 
     console: an already connected socket to send the pty master to (`run` in the foreground keeps
@@ -48,15 +46,14 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         if terminal and console is None:
             from runtime.linux import tty
             console = tty.connect_console_socket(console_socket)
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sync, theirs = init.Sync.pair()
         child = os.fork()
         if child == 0:
-            ours.close()
+            sync.close()
             init.setup_child(spec, bundle, theirs, c.fifo, console, preserve_fds, no_pivot)
         theirs.close()
         if console is not None:
             console.close()
-        sync = init.Sync(ours)
         msg = sync.recv()
         os.waitpid(child, 0)
         _check(msg)
@@ -242,9 +239,10 @@ def run(store: Store, cid: str, bundle: str, detach: bool = False, pid_file: str
         return 0
     spec = spec_mod.load(os.path.abspath(bundle))
     # become the init's parent once the setup child exits, so we can waitpid() it
-    proc.set_child_subreaper()
+    libc.set_child_subreaper()
     ours = theirs = pty_master = c = None
     if spec.process and spec.process.terminal and not console_socket:
+        import socket
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         c = create(store, cid, bundle, pid_file, console_socket, preserve_fds, no_pivot, console=theirs, spec=spec)

@@ -7,8 +7,6 @@ seccomp) read their own sections from it.
 """
 import json
 import os
-from dataclasses import dataclass, field
-
 from runtime.errors import InvalidSpec
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
@@ -19,83 +17,51 @@ RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZ
            "RLIMIT_RSS", "RLIMIT_RTPRIO", "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK")
 
 
-@dataclass
-class Mount:
-    destination: str
-    type: str = ""
-    source: str = ""
-    options: list = field(default_factory=list)
+class Record:
+    """A plain record: keyword arguments become attributes. (dataclasses would cost ~5 ms of
+    start-up for importing inspect; hull-oci is started several times per container.)"""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.__dict__})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.__dict__ == other.__dict__
 
 
-@dataclass
-class Hook:
-    path: str
-    args: list = field(default_factory=list)
-    env: list = field(default_factory=list)
-    timeout: int | None = None
+class Mount(Record):
+    """destination (absolute, normalised), type, source, options (list of str)"""
 
 
-@dataclass
-class User:
-    uid: int = 0
-    gid: int = 0
-    umask: int | None = None
-    additional_gids: list = field(default_factory=list)
+class Hook(Record):
+    """path (absolute), args (argv, args[0] included), env (KEY=VALUE list), timeout (seconds or None)"""
 
 
-@dataclass
-class Rlimit:
-    type: str
-    soft: int
-    hard: int
+class User(Record):
+    """uid, gid, umask (None: 022), additional_gids"""
 
 
-@dataclass
-class Process:
-    args: list
-    env: list = field(default_factory=list)
-    cwd: str = "/"
-    user: User = field(default_factory=User)
-    terminal: bool = False
-    console_size: tuple | None = None  # (height, width)
-    rlimits: list = field(default_factory=list)
-    no_new_privileges: bool = False
+class Rlimit(Record):
+    """type (RLIMIT_*), soft, hard"""
 
 
-@dataclass
-class Namespace:
-    type: str
-    path: str = ""
+class Process(Record):
+    """args, env, cwd, user, terminal, console_size ((height, width) or None), rlimits, no_new_privileges"""
 
 
-@dataclass
-class Device:
-    path: str
-    type: str  # c, b, u or p
-    major: int = 0
-    minor: int = 0
-    file_mode: int | None = None
-    uid: int | None = None
-    gid: int | None = None
+class Namespace(Record):
+    """type (one of NAMESPACE_TYPES), path ("" = create a new one)"""
 
 
-@dataclass
-class Spec:
-    raw: dict
-    oci_version: str
-    root_path: str  # absolute: resolved against the bundle
-    root_readonly: bool
-    process: Process | None
-    hostname: str | None
-    domainname: str | None
-    mounts: list
-    hooks: dict  # kind -> [Hook]
-    annotations: dict
-    namespaces: list
-    devices: list
-    masked_paths: list
-    readonly_paths: list
-    rootfs_propagation: str | None
+class Device(Record):
+    """path, type (c, b, u or p), major, minor, file_mode, uid, gid (None = default)"""
+
+
+class Spec(Record):
+    """The validated config.json. raw: the decoded JSON, for sections other layers read themselves.
+    root_path is absolute (resolved against the bundle); hooks maps kind -> [Hook]."""
 
     def namespace(self, kind: str) -> Namespace | None:
         return next((ns for ns in self.namespaces if ns.type == kind), None)
@@ -182,7 +148,7 @@ def _parse_process(p: dict) -> Process:
         hard = _uint(r, "hard", rw, 0, bits=64)
         if soft > hard:
             raise InvalidSpec(f"config.json: {kind} soft limit {soft} is above its hard limit {hard}")
-        rlimits.append(Rlimit(kind, soft, hard))
+        rlimits.append(Rlimit(type=kind, soft=soft, hard=hard))
     return Process(args=args, env=env, cwd=cwd, user=user,
                    terminal=_get(p, "terminal", bool, w, default=False), console_size=console,
                    rlimits=rlimits, no_new_privileges=_get(p, "noNewPrivileges", bool, w, default=False))
@@ -238,7 +204,7 @@ def _parse_namespaces(raw: list) -> list:
         path = _get(n, "path", str, w, default="")
         if path:
             _absolute(path, f"{w}path")
-        namespaces.append(Namespace(kind, path))
+        namespaces.append(Namespace(type=kind, path=path))
     return namespaces
 
 
@@ -293,6 +259,9 @@ def parse(raw, bundle: str) -> Spec:
         readonly_paths=_strings(linux, "readonlyPaths", "linux."),
         rootfs_propagation=propagation,
     )
+    mnt = spec.namespace("mount")
+    if mnt is None or mnt.path:
+        raise InvalidSpec("config.json: a new mount namespace is required (linux.namespaces: {\"type\": \"mount\"})")
     uts = spec.namespace("uts")
     if (spec.hostname or spec.domainname) and (uts is None or uts.path):
         raise InvalidSpec("config.json: hostname/domainname need a new uts namespace (linux.namespaces: {\"type\": \"uts\"})")

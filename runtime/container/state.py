@@ -11,21 +11,22 @@ the fifo.
 import fcntl
 import json
 import os
-import re
-import shutil
 import time
-from datetime import datetime, timezone
 
 from runtime import OCI_VERSION
 from runtime.errors import Conflict, InvalidArgument, NotFound
 from runtime.linux import proc
 
 DEFAULT_ROOT = "/run/hull"
-_ID = re.compile(r"^[\w+\-.]+$")
+_ID_PUNCTUATION = set("_+-.")
+
+
+def _valid_id(cid: str) -> bool:
+    return bool(cid) and cid not in (".", "..") and all(ch.isalnum() or ch in _ID_PUNCTUATION for ch in cid)
 
 
 def validate_id(cid: str) -> str:
-    if not cid or not _ID.match(cid) or cid in (".", ".."):
+    if not _valid_id(cid):
         raise InvalidArgument(f"invalid container ID {cid!r}: use letters, digits and _ + - . only")
     return cid
 
@@ -33,7 +34,7 @@ def validate_id(cid: str) -> str:
 def now_rfc3339() -> str:
     """RFC 3339 with nanoseconds, like Go's time.RFC3339Nano (which runc prints)."""
     ns = time.time_ns()
-    base = datetime.fromtimestamp(ns // 10**9, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9))
     return f"{base}.{ns % 10**9:09d}Z"
 
 
@@ -120,7 +121,10 @@ class Container:
         return proc.open_pidfd(self.pid, self.record.get("init_start")) if self.pid else None
 
     def destroy(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """Remove the directory; it holds only flat files (state.json, exec.fifo, temp files)."""
+        for name in os.listdir(self.dir):
+            os.unlink(os.path.join(self.dir, name))
+        os.rmdir(self.dir)
 
 
 class Store:
@@ -158,6 +162,6 @@ class Store:
             return []
         out = []
         for name in names:
-            if _ID.match(name) and os.path.isdir(os.path.join(self.root, name)):
+            if _valid_id(name) and os.path.isdir(os.path.join(self.root, name)):
                 out.append(Container(self.root, name).load())
         return out

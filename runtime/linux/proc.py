@@ -57,12 +57,6 @@ def wait_pidfd(pidfd: int, timeout: float | None) -> bool:
     return bool(select.select([pidfd], [], [], timeout)[0])
 
 
-def set_child_subreaper() -> None:
-    """Orphaned descendants (the container init once its forking parent exits) reparent to us."""
-    import prctl
-    prctl.set_child_subreaper(1)
-
-
 def exit_code(status: int) -> int:
     """waitpid status -> shell-style exit code (128+N for a signal)."""
     if os.WIFSIGNALED(status):
