@@ -21,6 +21,7 @@ import resource
 
 from runtime import trace
 from runtime.container import hooks, rootfs
+from runtime.errors import ExecFailed
 from runtime.linux import libc, namespaces
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -121,6 +122,7 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
         if "error" in msg:
             os._exit(1)
         state = msg["state"]
+        _preload(spec)
         os.umask(0o022)
         new_netns = any(ns.type == "network" and not ns.path for ns in spec.namespaces)
         rootfs.prepare(spec, bundle, new_netns, host_cgroups)
@@ -163,6 +165,14 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
         os._exit(1)
 
 
+def _preload(spec) -> None:
+    """Import now what is needed after pivot_root: from then on imports would search the container."""
+    if spec.process.terminal:
+        import runtime.linux.tty  # noqa: F401
+    if spec.hooks.get("startContainer"):
+        import subprocess  # noqa: F401
+
+
 def _setup_console(p, console_sock) -> None:
     from runtime.linux import tty
     master, slave, name = tty.open_pty()
@@ -201,7 +211,6 @@ def _switch_user(user) -> None:
 
 def find_executable(name: str, search_path: str) -> str:
     """Like Go's exec.LookPath (runc's messages, which engines match to pick exit codes 126/127)."""
-    from runtime.errors import ExecFailed
     if "/" in name:
         candidates = [name]
     else:

@@ -78,7 +78,9 @@ def _mount_cgroup(dest: str, opts, host_cgroups: str) -> None:
     libc.mount("tmpfs", dest, "tmpfs", (opts.flags & ~MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755")
     for line in host_cgroups.splitlines():
         _, controllers, path = line.split(":", 2)
-        name = controllers.replace("name=", "") or "unified"
+        if not controllers:
+            continue  # the hybrid host's cgroup2 tree: runc leaves it out too
+        name = controllers.replace("name=", "")
         host = os.path.join("/sys/fs/cgroup", name)
         if not os.path.isdir(host):
             continue

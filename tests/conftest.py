@@ -1,0 +1,163 @@
+"""Shared fixtures.
+
+Integration tests (marked `root`) run hull-oci as root against the real kernel with a private state
+root, on a busybox rootfs built once per session by rootfs/busybox.sh. The pytest process makes
+itself a child subreaper, as conmon and containerd's shim do, so container inits reparent to it
+and can be reaped; the `no_leaks` fixture fails any test that leaves mounts, processes or state.
+"""
+import copy
+import ctypes
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from helpers import hull_oci_cmd
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IS_ROOT = os.geteuid() == 0
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason="needs root and the real kernel")
+    for item in items:
+        if "root" in item.keywords and not IS_ROOT:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def subreaper():
+    if IS_ROOT:
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    yield
+
+
+@pytest.fixture(scope="session")
+def busybox_base(tmp_path_factory):
+    """A bundle built by rootfs/busybox.sh: (rootfs path, default config dict)."""
+    d = tmp_path_factory.mktemp("busybox")
+    subprocess.run([os.path.join(REPO, "rootfs", "busybox.sh"), str(d)], check=True,
+                   env={**os.environ, "PATH": os.path.dirname(hull_oci_cmd()[0]) + ":" + os.environ["PATH"]})
+    with open(d / "config.json") as f:
+        config = json.load(f)
+    return str(d / "rootfs"), config
+
+
+class Bundle:
+    """A bundle directory whose config.json starts as `hull-oci spec`'s, sharing the read-only rootfs."""
+
+    def __init__(self, path, rootfs, config):
+        self.path = str(path)
+        self.config = copy.deepcopy(config)
+        self.config["root"]["path"] = rootfs
+        self.config["process"]["terminal"] = False
+
+    def args(self, *argv) -> "Bundle":
+        self.config["process"]["args"] = list(argv)
+        return self
+
+    def save(self) -> str:
+        with open(os.path.join(self.path, "config.json"), "w") as f:
+            json.dump(self.config, f)
+        return self.path
+
+
+@pytest.fixture
+def bundle(tmp_path, busybox_base):
+    rootfs, config = busybox_base
+    d = tmp_path / "bundle"
+    d.mkdir()
+    return Bundle(d, rootfs, config)
+
+
+class OCI:
+    """Runs hull-oci with a private --root; returns CompletedProcess (text)."""
+
+    def __init__(self, root):
+        self.root = str(root)
+
+    def __call__(self, *args, check=False, timeout=30, **kw) -> subprocess.CompletedProcess:
+        """Output goes through files, not pipes: a container keeps the stdio it was created with,
+        so a pipe would not reach EOF while it runs."""
+        cmd = hull_oci_cmd() + ["--root", self.root] + [str(a) for a in args]
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            kw.setdefault("stdout", out)
+            kw.setdefault("stderr", err)
+            rc = subprocess.run(cmd, timeout=timeout, **kw).returncode
+            out.seek(0)
+            err.seek(0)
+            p = subprocess.CompletedProcess(cmd, rc, out.read(), err.read())
+        if check and p.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}: {p.stderr}")
+        return p
+
+    def state(self, cid) -> dict:
+        return json.loads(self("state", cid, check=True).stdout)
+
+
+def _mounts() -> set:
+    with open("/proc/self/mountinfo") as f:
+        return {" ".join(line.split()[3:5]) for line in f}
+
+
+def _children() -> set:
+    me = str(os.getpid())
+    kids = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            fields = data[data.rindex(")") + 2:].split()
+            if fields[1] == me and fields[0] not in "ZX":
+                kids.add(int(pid))
+    return kids
+
+
+def reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+@pytest.fixture
+def oci(tmp_path):
+    """hull-oci on a private state root; fails the test if it leaves state, mounts or processes."""
+    root = tempfile.mkdtemp(prefix="hull-test-", dir="/run")
+    mounts_before = _mounts()
+    kids_before = _children()
+    yield OCI(root)
+    problems = []
+    for cid in os.listdir(root):
+        problems.append(f"state left behind: {cid}")
+        subprocess.run(hull_oci_cmd() + ["--root", root, "delete", "--force", cid], capture_output=True)
+    deadline = time.time() + 5
+    while True:
+        reap()
+        kids = _children() - kids_before
+        if not kids or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    for pid in kids:
+        problems.append(f"process left behind: {pid}")
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    reap()
+    new_mounts = _mounts() - mounts_before
+    problems += [f"mount left behind: {m}" for m in new_mounts]
+    shutil.rmtree(root, ignore_errors=True)
+    assert not problems, "; ".join(problems)
