@@ -123,8 +123,9 @@ def start(store: Store, cid: str) -> Container:
         if data != b"0":
             _kill_and_wait(pidfd)
             os.close(pidfd)
-            detail = data[2:].decode(errors="replace") if data.startswith(b"0\n") or data.startswith(b"\n") else ""
-            raise ExecFailed(detail.strip() or "container init exited before it could start the process")
+            # the init writes "0" just before execve, and an error line if anything failed
+            detail = data.lstrip(b"0").decode(errors="replace").strip()
+            raise ExecFailed(detail or "container init exited before it could start the process")
         os.close(pidfd)
         try:
             hooks.run("poststart", _hooks(c, "poststart"), _state_for_hooks(c, "running"))
