@@ -210,3 +210,9 @@ def test_same_bundle_behaves_like_runc(oci, bundle, tmp_path):
     assert ours.split("\n") == theirs.stdout.split("\n")
     assert json.loads(subprocess.run(["runc", "--root", str(root), "list", "--format", "json"],
                                      capture_output=True, text=True).stdout or "[]") in ([], None)
+
+
+def test_no_pivot_moves_the_root(oci, bundle):
+    p = oci("run", "--no-pivot", "-b", bundle.args("sh", "-c", "ls /; echo pid=$$").save(), "np1")
+    assert p.returncode == 0, p.stderr
+    assert "bin" in p.stdout.split() and "pid=1" in p.stdout
