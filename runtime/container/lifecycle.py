@@ -8,7 +8,7 @@ import signal
 from runtime import trace
 from runtime.container import hooks, init, spec as spec_mod
 from runtime.container.state import Container, Store, now_rfc3339
-from runtime.errors import Conflict, ExecFailed, HookFailed, HullError, InvalidArgument, InvalidSpec
+from runtime.errors import Conflict, ExecFailed, HookFailed, HullError, InvalidArgument, InvalidSpec, NotFound
 from runtime.linux import libc, proc
 
 ACTIVE = ("creating", "created", "running", "paused")
@@ -156,7 +156,7 @@ def _read_fifo(fifo: int, pidfd: int) -> bytes:
 
 
 def _hooks(c: Container, kind: str) -> list:
-    return spec_mod._parse_hooks(c.record.get("hooks") or {}).get(kind, [])
+    return spec_mod.parse_hooks(c.record.get("hooks") or {}).get(kind, [])
 
 
 def parse_signal(text: str) -> int:
@@ -208,7 +208,6 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
 
 
 def delete(store: Store, cid: str, force: bool = False) -> None:
-    from runtime.errors import NotFound
     try:
         c = store.get(cid, lock=True)
     except NotFound:
@@ -227,8 +226,7 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
     try:
         hooks.run("poststop", _hooks(c, "poststop"), _state_for_hooks(c, "stopped"))
     except HookFailed as e:
-        import sys
-        sys.stderr.write(f"warning: {e}\n")  # the spec: poststop failures are logged, not fatal
+        os.write(2, f"hull-oci: warning: {e}\n".encode())  # the spec: poststop failures are logged, not fatal
 
 
 def run(store: Store, cid: str, bundle: str, detach: bool = False, pid_file: str | None = None,

@@ -168,7 +168,7 @@ def _parse_mounts(raw: list) -> list:
     return mounts
 
 
-def _parse_hooks(raw: dict) -> dict:
+def parse_hooks(raw: dict) -> dict:
     hooks = {}
     for kind, entries in raw.items():
         if kind not in HOOK_KINDS:
@@ -251,7 +251,7 @@ def parse(raw, bundle: str) -> Spec:
         process=_parse_process(proc) if proc is not None else None,
         hostname=_get(raw, "hostname", str, ""), domainname=_get(raw, "domainname", str, ""),
         mounts=_parse_mounts(_get(raw, "mounts", list, "", default=[])),
-        hooks=_parse_hooks(_get(raw, "hooks", dict, "", default={})),
+        hooks=parse_hooks(_get(raw, "hooks", dict, "", default={})),
         annotations=annotations,
         namespaces=_parse_namespaces(_get(linux, "namespaces", list, "linux.", default=[])),
         devices=_parse_devices(_get(linux, "devices", list, "linux.", default=[])),
