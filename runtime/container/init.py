@@ -92,6 +92,7 @@ def setup_child(spec, bundle, sync, fifo_path, console_sock, preserve_fds, no_pi
         libc.unshare(namespaces.new_flags(spec.namespaces))
         pid = os.fork()
         if pid == 0:
+            trace.note("init: pid 1 of the new pid namespace")
             _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups)  # never returns
         sync.send(pid=pid)
         os._exit(0)

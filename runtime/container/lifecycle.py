@@ -49,6 +49,7 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         sync, theirs = init.Sync.pair()
         child = os.fork()
         if child == 0:
+            trace.note("setup child: joins and unshares namespaces, then forks the init")
             sync.close()
             init.setup_child(spec, bundle, theirs, c.fifo, console, preserve_fds, no_pivot)
         theirs.close()

@@ -9,6 +9,7 @@ Order (as runc does it):
 import os
 import stat
 
+from runtime import trace
 from runtime.linux import libc, mounts
 from runtime.linux.libc import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_SLAVE
 
@@ -98,6 +99,7 @@ def _device(rootfs, path, kind, major, minor, mode, uid, gid) -> None:
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     if os.path.lexists(dest) and not os.path.isdir(dest):
         os.unlink(dest)
+    trace.note(f"mknod({dest!r}, {major}:{minor}, {mode:o})")
     try:
         os.mknod(dest, kind | (mode & 0o7777), os.makedev(major, minor))
     except PermissionError:
