@@ -7,7 +7,7 @@ import signal
 
 from runtime import trace
 from runtime.container import hooks, init, spec as spec_mod
-from runtime.container.state import Container, Store, now_rfc3339
+from runtime.container.state import Container, Store, now_rfc3339, write_atomic
 from runtime.errors import Conflict, ExecFailed, HookFailed, HullError, InvalidArgument, InvalidSpec, NotFound
 from runtime.linux import libc, proc
 
@@ -71,7 +71,7 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         c.record["status"] = "created"
         c.save()
         if pid_file:
-            _write_pid_file(pid_file, c.pid)
+            write_atomic(pid_file, str(c.pid))
         trace.note(f"created {cid}: init pid {c.pid} waits on {c.fifo}")
         return c
     except BaseException:
@@ -88,13 +88,6 @@ def _check(msg: dict) -> None:
     if "error" in msg:
         kind = {"ExecFailed": ExecFailed, "HookFailed": HookFailed, "InvalidSpec": InvalidSpec}.get(msg.get("kind"), HullError)
         raise kind(msg["error"])
-
-
-def _write_pid_file(path: str, pid: int) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(str(pid))
-    os.rename(tmp, path)
 
 
 def _kill_and_wait(pidfd: int | None, timeout: float = 10) -> None:

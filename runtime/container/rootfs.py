@@ -89,7 +89,7 @@ def _mount_cgroup(dest: str, opts, host_cgroups: str) -> None:
         os.makedirs(target, exist_ok=True)
         mounts.bind(host + path, target, opts.flags | MS_NOSUID | MS_NODEV | MS_NOEXEC)
         for alias in name.split(",") if "," in name else []:
-            _symlink("/", name, os.path.join(dest, alias))
+            os.symlink(name, os.path.join(dest, alias))  # cpu -> cpu,cpuacct
     if opts.flags & MS_RDONLY:
         libc.mount(None, dest, None, libc.MS_REMOUNT | mounts.current_flags(dest) | MS_RDONLY)
 
@@ -112,7 +112,7 @@ def _device(rootfs, path, kind, major, minor, mode, uid, gid) -> None:
 
 
 def _symlink(rootfs, target, link, replace=False) -> None:
-    dest = mounts.secure_join(rootfs, link) if rootfs != "/" else link
+    dest = mounts.secure_join(rootfs, link)
     if replace and os.path.lexists(dest):
         os.unlink(dest)
     try:

@@ -38,10 +38,11 @@ def now_rfc3339() -> str:
     return f"{base}.{ns % 10**9:09d}Z"
 
 
-def write_json_atomic(path: str, data) -> None:
+def write_atomic(path: str, text: str) -> None:
+    """Temp file + fsync + rename: readers see the old content or the new, never half."""
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
-        json.dump(data, f)
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.rename(tmp, path)
@@ -81,7 +82,7 @@ class Container:
         return self
 
     def save(self) -> None:
-        write_json_atomic(self.state_file, self.record)
+        write_atomic(self.state_file, json.dumps(self.record))
 
     @property
     def pid(self) -> int:
