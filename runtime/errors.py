@@ -35,3 +35,7 @@ class ExecFailed(HullError):
 
 class HookFailed(HullError):
     """An OCI hook exited non-zero or timed out."""
+
+
+class CgroupError(HullError):
+    """The kernel refused a cgroup operation (a limit it does not accept, a controller that is missing)."""

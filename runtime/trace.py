@@ -27,3 +27,15 @@ def note(msg: str) -> None:
     if enabled:
         sys.stderr.write(f"hull-trace[{os.getpid()}] # {msg}\n")
         sys.stderr.flush()
+
+
+# Warnings: something the user asked for is accepted but not done (a v2-only limit on a v1 host).
+# The CLI adds its --log writer here so engines see them in their log file too.
+warning_sinks = []
+program = "hull-oci"
+
+
+def warn(msg: str) -> None:
+    sys.stderr.write(f"{program}: warning: {msg}\n")
+    for sink in warning_sinks:
+        sink(msg)

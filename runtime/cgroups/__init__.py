@@ -1,0 +1,52 @@
+"""cgroups: one Manager interface (base.py), two implementations (v1.py, v2.py).
+
+    detect()                  2 on a unified host, 1 on a legacy or hybrid one
+    resolve_path(path, id)    linux.cgroupsPath -> the path below the hierarchy root
+    new(path)                 a Manager for this host
+    load(record)              the Manager a container's state.json recorded
+"""
+import os
+
+from runtime.cgroups.base import PARENT
+from runtime.errors import InvalidSpec
+
+
+def detect(root: str = "/sys/fs/cgroup") -> int:
+    return 2 if os.path.exists(os.path.join(root, "cgroup.controllers")) else 1
+
+
+def resolve_path(cgroups_path: str | None, cid: str) -> str:
+    """Absolute paths are taken from the hierarchy root, as runc does; relative ones are put below
+    /hull (the spec leaves that to the runtime); none means /hull/ID. systemd's "slice:prefix:name"
+    becomes /slice/prefix-name.scope (hull has no systemd driver)."""
+    p = cgroups_path or ""
+    if p.count(":") == 2 and not p.startswith("/"):
+        slice_, prefix, name = p.split(":")
+        p = f"/{slice_ or 'system.slice'}/{prefix}-{name}.scope" if prefix else f"/{slice_}/{name}.scope"
+    if not p:
+        p = f"{PARENT}/{cid}"
+    elif not p.startswith("/"):
+        p = f"{PARENT}/{p}"
+    parts = [x for x in p.split("/") if x]
+    if any(x in (".", "..") for x in parts):
+        raise InvalidSpec(f"config.json: linux.cgroupsPath {cgroups_path!r} must not contain '.' or '..'")
+    if not parts:
+        raise InvalidSpec(f"config.json: linux.cgroupsPath {cgroups_path!r} is the root cgroup; "
+                          "a container needs a cgroup of its own")
+    return "/" + "/".join(parts)
+
+
+def new(path: str):
+    if detect() == 2:
+        from runtime.cgroups import v2
+        return v2.Manager(path)
+    from runtime.cgroups import v1
+    return v1.Manager(path)
+
+
+def load(record: dict):
+    if record["version"] == 2:
+        from runtime.cgroups import v2
+        return v2.Manager(record["path"], record["root"], record["created"])
+    from runtime.cgroups import v1
+    return v1.Manager(record["path"], record["mounts"], record["created"])

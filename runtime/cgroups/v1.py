@@ -1,0 +1,258 @@
+"""cgroup v1 (legacy and hybrid hosts): one directory per hierarchy, the same path in each.
+
+Files are read and written through cgroupspy's controllers (memory, cpu, cpuacct, cpuset, blkio,
+devices); pids and freezer, which cgroupspy does not model, through its generic Controller.
+cgroupspy is imported only when limits are applied or stats read: it costs ~13 ms (it imports
+logging), and a container with no limits does not need it.
+"""
+import os
+
+from runtime import trace
+from runtime.cgroups import base, resources
+from runtime.errors import CgroupError
+
+CONTROLLERS = ("blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "hugetlb", "memory", "misc",
+               "net_cls", "net_prio", "perf_event", "pids", "rdma")
+# kernels without CFQ have only the BFQ names
+_ALTERNATIVES = {"blkio.weight": "blkio.bfq.weight", "blkio.weight_device": "blkio.bfq.weight_device"}
+
+
+def hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict:
+    """{controller: mount point} of the v1 hierarchies mounted at their root (co-mounted ones,
+    like cpu,cpuacct, share a mount point)."""
+    out = {}
+    with open(mountinfo) as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            fstype, superopts = fields[sep + 1], fields[sep + 3]
+            if fstype != "cgroup" or fields[3] != "/":
+                continue
+            for c in superopts.split(","):
+                if c in CONTROLLERS and c not in out:
+                    out[c] = fields[4]
+    return out
+
+
+class _File(base.File):
+    """A file of one controller's directory, read and written by cgroupspy."""
+
+    def __init__(self, controller, name: str):
+        self.ctl, self.name = controller, name.encode()
+        self.path = controller.filepath(self.name).decode()
+
+    def read(self) -> str:
+        return self.ctl.get_property(self.name)
+
+    def write(self, value: str) -> None:
+        if trace.enabled:
+            trace.note(f"write({self.path!r}, {value!r})")
+        self.ctl.set_property(self.name, value)
+
+
+class Manager(base.Manager):
+    version = 1
+
+    def __init__(self, path: str, mounts: dict | None = None, created=()):
+        super().__init__(path)
+        self.mounts = hierarchies() if mounts is None else dict(mounts)
+        self.dirs = {c: os.path.join(m, path.lstrip("/")) for c, m in self.mounts.items()}
+        self.created = list(created)  # directories create() made, deepest first
+
+    def record(self) -> dict:
+        return {"version": 1, "path": self.path, "mounts": self.mounts, "created": self.created}
+
+    def _unique_dirs(self) -> list:
+        return sorted(set(self.dirs.values()))
+
+    def exists(self) -> bool:
+        return any(os.path.isdir(d) for d in self._unique_dirs())
+
+    def _controller(self, name: str):
+        from cgroupspy.controllers import Controller
+        from cgroupspy.nodes import Node
+        cls = Node.CONTROLLERS.get(name.encode(), Controller)
+        return cls(Node(self.dirs[name].encode()))
+
+    # -- create / add -------------------------------------------------------------------------------
+    def create(self) -> None:
+        try:
+            for mount in sorted(set(self.mounts.values())):
+                for attempt in range(5):
+                    try:
+                        self._make_dirs(mount)
+                        break
+                    except FileNotFoundError:
+                        if attempt == 4:  # a delete keeps removing the empty parent under us
+                            raise
+            if self.pids():
+                raise CgroupError(f"cgroup {self.path} exists and has processes: is another container using it?")
+        except BaseException:
+            self._remove_created()
+            raise
+
+    def _make_dirs(self, mount: str) -> None:
+        d = mount
+        for part in self.path.strip("/").split("/"):
+            parent, d = d, os.path.join(d, part)
+            try:
+                os.mkdir(d, 0o755)
+            except FileExistsError:
+                continue
+            self.created.insert(0, d)
+            trace.note(f"mkdir {d}")
+            if mount == self.mounts.get("cpuset"):
+                self._inherit_cpuset(parent, d)
+
+    @staticmethod
+    def _inherit_cpuset(parent: str, child: str) -> None:
+        """A new v1 cpuset starts empty and refuses tasks: copy the parent's CPUs and memory nodes."""
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if not base.read(os.path.join(child, name)).strip():
+                base.write(os.path.join(child, name), base.read(os.path.join(parent, name)).strip())
+
+    def add(self, pid: int) -> None:
+        for d in self._unique_dirs():
+            base.write(os.path.join(d, "cgroup.procs"), str(pid))
+
+    # -- limits -------------------------------------------------------------------------------------
+    def apply(self, res: dict) -> list:
+        files, notes = resources.to_v1(res)
+        writes = []
+        if "devices" in res:
+            if "devices" in self.dirs:
+                writes += [(base.File(os.path.join(self.dirs["devices"], f)), line)
+                           for f, line in resources.devices_v1(res["devices"])]
+            else:
+                notes.append("linux.resources.devices ignored: no devices cgroup on this host")
+        if files:
+            self._check_cpuset(res.get("cpu", {}))
+            controllers = {}
+            for ctrl, name, value in files:
+                if ctrl not in self.dirs:
+                    notes.append(f"{name} ignored: no {ctrl} cgroup hierarchy on this host")
+                    continue
+                ctl = controllers.get(ctrl) or controllers.setdefault(ctrl, self._controller(ctrl))
+                f = _File(ctl, name)
+                if not f.exists() and name in _ALTERNATIVES:
+                    f = _File(ctl, _ALTERNATIVES[name])
+                if not f.exists():
+                    notes.append(f"{name} is not available on this kernel: ignored")
+                    continue
+                writes.append((f, value))
+            writes = self._order_memory(writes)
+        base.write_all(writes)
+        return notes
+
+    @staticmethod
+    def _order_memory(writes: list) -> list:
+        """memory.memsw.limit_in_bytes may never be below memory.limit_in_bytes: when the limit
+        rises above the current memsw, write memsw first."""
+        names = [os.path.basename(f.path) for f, _ in writes]
+        if "memory.limit_in_bytes" not in names or "memory.memsw.limit_in_bytes" not in names:
+            return writes
+        i, j = names.index("memory.limit_in_bytes"), names.index("memory.memsw.limit_in_bytes")
+        memsw_file, new_limit = writes[j][0], int(writes[i][1])
+        current_memsw = int(memsw_file.read())
+        if new_limit == -1 or new_limit > current_memsw:
+            writes = list(writes)
+            writes.insert(i, writes.pop(j))
+        return writes
+
+    def _check_cpuset(self, cpu: dict) -> None:
+        mount = self.mounts.get("cpuset")
+        for key in ("cpus", "mems"):
+            if key not in cpu or not mount:
+                continue
+            have_text = base.read(os.path.join(mount, f"cpuset.{key}")).strip()
+            extra = resources.parse_set(cpu[key]) - resources.parse_set(have_text)
+            if extra:
+                raise CgroupError(f"cpuset {key} {sorted(extra)} do not exist on this host (available: {have_text})")
+
+    # -- freezer, processes ---------------------------------------------------------------------------
+    def _freezer_state(self) -> str:
+        return base.read(os.path.join(self.dirs["freezer"], "freezer.state")).strip()
+
+    def _can_freeze(self) -> bool:
+        return "freezer" in self.dirs
+
+    def freeze(self) -> None:
+        if not self._can_freeze():
+            raise CgroupError("there is no freezer cgroup hierarchy on this host")
+        base.write(os.path.join(self.dirs["freezer"], "freezer.state"), "FROZEN")
+        self._wait_for(self.frozen, "frozen")  # FREEZING until every task stopped
+
+    def thaw(self) -> None:
+        if not self._can_freeze():
+            raise CgroupError("there is no freezer cgroup hierarchy on this host")
+        base.write(os.path.join(self.dirs["freezer"], "freezer.state"), "THAWED")
+        self._wait_for(lambda: self._freezer_state() == "THAWED", "thawed")
+
+    def frozen(self) -> bool:
+        try:
+            return self._can_freeze() and self._freezer_state() == "FROZEN"
+        except FileNotFoundError:
+            return False
+
+    def pids(self) -> list:
+        d = self.dirs.get("pids") or self.dirs.get("freezer") or self._unique_dirs()[0]
+        return base.procs_under(d)
+
+    def _remove(self) -> None:
+        for mount in sorted(set(self.mounts.values())):
+            d = os.path.join(mount, self.path.lstrip("/"))
+            if os.path.isdir(d):
+                base.remove_tree(d)
+            self._prune_parents(d, mount)
+
+    # -- stats --------------------------------------------------------------------------------------
+    def oom_kills(self) -> int:
+        if "memory" not in self.dirs:
+            return 0
+        try:
+            return base.keyed(base.read(os.path.join(self.dirs["memory"], "memory.oom_control"))).get("oom_kill", 0)
+        except OSError:
+            return 0
+
+    def stats(self) -> dict:
+        def get(ctrl, attr, default=0):
+            if ctrl not in self.dirs:
+                return default
+            try:
+                v = getattr(self._controller(ctrl), attr)
+            except (OSError, ValueError):
+                return default
+            return default if v is None else v
+
+        def plain(name):
+            try:
+                v = base.read(os.path.join(self.dirs["pids"], name)).strip()
+            except (KeyError, OSError):
+                return 0
+            return 0 if v == "max" else int(v)
+
+        ticks = os.sysconf("SC_CLK_TCK")
+        acct = get("cpuacct", "acct_stat", {})
+        throttle = get("cpu", "stat", {})
+        mem_stat = get("memory", "stat", {})
+        return {
+            "cpu": {
+                "usage": {"total": get("cpuacct", "usage"), "percpu": get("cpuacct", "usage_percpu", []),
+                          "kernel": acct.get("system", 0) * 10 ** 9 // ticks,
+                          "user": acct.get("user", 0) * 10 ** 9 // ticks},
+                "throttling": {"periods": throttle.get("nr_periods", 0),
+                               "throttledPeriods": throttle.get("nr_throttled", 0),
+                               "throttledTime": throttle.get("throttled_time", 0)},
+            },
+            "memory": {
+                "cache": mem_stat.get("cache", 0),
+                "usage": {"usage": get("memory", "usage_in_bytes"), "max": get("memory", "max_usage_in_bytes"),
+                          "limit": get("memory", "limit_in_bytes"), "failcnt": get("memory", "failcnt")},
+                "swap": {"usage": get("memory", "memsw_usage_in_bytes"),
+                         "max": get("memory", "memsw_max_usage_in_bytes"),
+                         "limit": get("memory", "memsw_limit_in_bytes"), "failcnt": get("memory", "memsw_failcnt")},
+                "oomKill": self.oom_kills(),
+                "raw": mem_stat,
+            },
+            "pids": {"current": plain("pids.current"), "limit": plain("pids.max")},
+        }

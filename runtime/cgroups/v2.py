@@ -1,0 +1,182 @@
+"""cgroup v2: one directory per container in the unified tree.
+
+Controllers must be switched on in every ancestor's cgroup.subtree_control before a child gets
+their files (memory.max appears only then). v2 forbids processes in inner cgroups, so only the leaf
+ever holds processes.
+"""
+import os
+
+from runtime import trace
+from runtime.cgroups import base, resources
+from runtime.errors import CgroupError
+
+ROOT = "/sys/fs/cgroup"
+WANTED = ("cpu", "cpuset", "io", "memory", "pids")
+
+
+class Manager(base.Manager):
+    version = 2
+
+    def __init__(self, path: str, root: str = ROOT, created=()):
+        super().__init__(path)
+        self.root = root
+        self.dir = os.path.join(root, path.lstrip("/"))
+        self.created = list(created)  # directories create() made, leaf first
+
+    def record(self) -> dict:
+        return {"version": 2, "path": self.path, "root": self.root, "created": self.created}
+
+    def _file(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.dir)
+
+    # -- create / add -----------------------------------------------------------------------------
+    def create(self) -> None:
+        try:
+            for attempt in range(5):
+                try:
+                    self._make_dirs()
+                    break
+                except FileNotFoundError:
+                    if attempt == 4:  # a delete keeps removing the empty parent under us
+                        raise
+            if self.pids():
+                raise CgroupError(f"cgroup {self.path} exists and has processes: is another container using it?")
+        except BaseException:
+            self._remove_created()
+            raise
+
+    def _make_dirs(self) -> None:
+        parent = self.root
+        for part in self.path.strip("/").split("/"):
+            self._enable_controllers(parent)
+            parent = os.path.join(parent, part)
+            try:
+                os.mkdir(parent, 0o755)
+                self.created.insert(0, parent)
+                trace.note(f"mkdir {parent}")
+            except FileExistsError:
+                pass
+
+    def _enable_controllers(self, d: str) -> None:
+        """Hand the controllers we use down from d to its children (as systemd and runc do)."""
+        available = base.read(os.path.join(d, "cgroup.controllers")).split()
+        enabled = base.read(os.path.join(d, "cgroup.subtree_control")).split()
+        missing = [c for c in WANTED if c in available and c not in enabled]
+        if not missing:
+            return
+        try:
+            base.write(os.path.join(d, "cgroup.subtree_control"), " ".join("+" + c for c in missing))
+        except OSError:
+            for c in missing:  # one at a time, so one refusal does not cost the others
+                try:
+                    base.write(os.path.join(d, "cgroup.subtree_control"), "+" + c)
+                except OSError as e:
+                    trace.note(f"cannot enable {c} in {d}: {e.strerror}")
+
+    def add(self, pid: int) -> None:
+        base.write(self._file("cgroup.procs"), str(pid))
+
+    # -- limits -------------------------------------------------------------------------------------
+    def apply(self, res: dict) -> list:
+        files, notes = resources.to_v2(res)
+        if res.get("devices"):
+            notes.append("linux.resources.devices is not enforced on cgroup v2 (that needs an eBPF program, "
+                         "which hull does not load); the container sees only the devices it is given")
+        self._check_cpuset(res.get("cpu", {}))
+        writes = []
+        for name, value in files:
+            path = self._file(name)
+            if not os.path.exists(path):
+                controller = name.split(".", 1)[0]
+                if name in dict(res.get("unified", {})):
+                    raise CgroupError(f"linux.resources.unified: {name} does not exist on this host "
+                                      f"(is the {controller} controller available?)")
+                notes.append(f"{name} is not available here (no {controller} controller): ignored")
+                continue
+            writes.append((base.File(path), value))
+        base.write_all(writes)
+        return notes
+
+    def _check_cpuset(self, cpu: dict) -> None:
+        for key in ("cpus", "mems"):
+            if key not in cpu:
+                continue
+            try:
+                have = resources.parse_set(base.read(os.path.join(self.root, f"cpuset.{key}.effective")))
+            except (OSError, ValueError):
+                continue
+            extra = resources.parse_set(cpu[key]) - have
+            if extra:
+                raise CgroupError(f"cpuset {key} {sorted(extra)} do not exist on this host "
+                                  f"(available: {base.read(os.path.join(self.root, f'cpuset.{key}.effective')).strip()})")
+
+    # -- freezer, processes ---------------------------------------------------------------------------
+    def freeze(self) -> None:
+        base.write(self._file("cgroup.freeze"), "1")
+        self._wait_for(self.frozen, "frozen")
+
+    def thaw(self) -> None:
+        base.write(self._file("cgroup.freeze"), "0")
+        self._wait_for(lambda: not self.frozen(), "thawed")
+
+    def frozen(self) -> bool:
+        try:
+            return base.keyed(base.read(self._file("cgroup.events"))).get("frozen") == 1
+        except FileNotFoundError:
+            return False
+
+    def pids(self) -> list:
+        return base.procs_under(self.dir)
+
+    def kill_all(self, sig: int) -> None:
+        if sig == 9 and os.path.exists(self._file("cgroup.kill")):
+            base.write(self._file("cgroup.kill"), "1")  # Linux 5.14+: the kernel does it atomically
+        else:
+            super().kill_all(sig)
+
+    def _remove(self) -> None:
+        base.remove_tree(self.dir)
+        self._prune_parents(self.dir, self.root)
+
+    # -- stats --------------------------------------------------------------------------------------
+    def _keyed(self, name: str) -> dict:
+        try:
+            return base.keyed(base.read(self._file(name)))
+        except OSError:
+            return {}
+
+    def _int(self, name: str) -> int:
+        try:
+            v = base.read(self._file(name)).strip()
+        except OSError:
+            return 0
+        return 0 if v == "max" else int(v)
+
+    def oom_kills(self) -> int:
+        return self._keyed("memory.events").get("oom_kill", 0)
+
+    def stats(self) -> dict:
+        cpu = self._keyed("cpu.stat")
+        events = self._keyed("memory.events")
+        limit = self._int("memory.max") or resources.INT64_MAX
+        return {
+            "cpu": {
+                "usage": {"total": cpu.get("usage_usec", 0) * 1000, "kernel": cpu.get("system_usec", 0) * 1000,
+                          "user": cpu.get("user_usec", 0) * 1000},
+                "throttling": {"periods": cpu.get("nr_periods", 0), "throttledPeriods": cpu.get("nr_throttled", 0),
+                               "throttledTime": cpu.get("throttled_usec", 0) * 1000},
+            },
+            "memory": {
+                "cache": self._keyed("memory.stat").get("file", 0),
+                "usage": {"usage": self._int("memory.current"), "max": self._int("memory.peak"),
+                          "limit": limit, "failcnt": events.get("max", 0)},
+                "swap": {"usage": self._int("memory.swap.current"),
+                         "limit": self._int("memory.swap.max") or resources.INT64_MAX},
+                "oomKill": events.get("oom_kill", 0),
+                "raw": self._keyed("memory.stat"),
+            },
+            "pids": {"current": self._int("pids.current"), "limit": self._int("pids.max")},
+        }
