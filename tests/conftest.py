@@ -3,7 +3,7 @@
 Integration tests (marked `root`) run hull-oci as root against the real kernel with a private state
 root, on a busybox rootfs built once per session by rootfs/busybox.sh. The pytest process makes
 itself a child subreaper, as conmon and containerd's shim do, so container inits reparent to it
-and can be reaped; the `no_leaks` fixture fails any test that leaves mounts, processes or state.
+and can be reaped; the `oci` fixture fails any test that leaves mounts, processes, cgroups or state.
 """
 import copy
 import ctypes
@@ -122,6 +122,22 @@ def _children() -> set:
     return kids
 
 
+def cgroup_dirs() -> set:
+    """Every cgroup directory named hull* (and below) in the unified tree and each v1 hierarchy."""
+    found = set()
+    bases = ["/sys/fs/cgroup"] + [os.path.join("/sys/fs/cgroup", d) for d in os.listdir("/sys/fs/cgroup")]
+    for base in bases:
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for name in names:
+            top = os.path.join(base, name)
+            if name.startswith("hull") and os.path.isdir(top):
+                found.update(d for d, _, _ in os.walk(top))
+    return found
+
+
 def reap() -> None:
     while True:
         try:
@@ -138,6 +154,7 @@ def oci(tmp_path):
     root = tempfile.mkdtemp(prefix="hull-test-", dir="/run")
     mounts_before = _mounts()
     kids_before = _children()
+    cgroups_before = cgroup_dirs()
     yield OCI(root)
     problems = []
     for cid in os.listdir(root):
@@ -159,5 +176,6 @@ def oci(tmp_path):
     reap()
     new_mounts = _mounts() - mounts_before
     problems += [f"mount left behind: {m}" for m in new_mounts]
+    problems += [f"cgroup left behind: {d}" for d in sorted(cgroup_dirs() - cgroups_before)]
     shutil.rmtree(root, ignore_errors=True)
     assert not problems, "; ".join(problems)

@@ -60,6 +60,23 @@ _CREATE_FLAGS = [
     Flag("no-pivot", help="use MS_MOVE+chroot instead of pivot_root (ramfs roots)"),
     Flag("no-new-keyring"),
 ]
+_UPDATE_FLAGS = [
+    Flag("resources", "r", value=True, help="a JSON file of OCI linux.resources, or - for stdin"),
+    Flag("memory", value=True, help="memory limit (bytes, or 64m, 1g)"),
+    Flag("memory-swap", value=True, help="memory+swap limit (-1: unlimited)"),
+    Flag("memory-reservation", value=True, help="soft memory limit"),
+    Flag("kernel-memory", value=True), Flag("kernel-memory-tcp", value=True),
+    Flag("cpu-period", value=True, kind=int, help="CFS period in microseconds"),
+    Flag("cpu-quota", value=True, kind=int, help="CFS quota in microseconds per period (-1: unlimited)"),
+    Flag("cpu-share", value=True, kind=int, help="relative CPU weight (v1 shares)"),
+    Flag("cpu-rt-period", value=True, kind=int, help="realtime period (v1)"),
+    Flag("cpu-rt-runtime", value=True, kind=int, help="realtime runtime (v1)"),
+    Flag("cpuset-cpus", value=True, help="CPUs to run on, like 0-1"),
+    Flag("cpuset-mems", value=True, help="memory nodes, like 0"),
+    Flag("pids-limit", value=True, kind=int, help="maximum number of processes (-1: unlimited)"),
+    Flag("blkio-weight", value=True, kind=int, help="block IO weight, 10..1000"),
+    Flag("l3-cache-schema", value=True), Flag("mem-bw-schema", value=True),
+]
 VERB_TABLE = {v.name: v for v in [
     Verb("create", "create a container; its init waits for start", _CREATE_FLAGS, ["id"]),
     Verb("start", "start a created container", [], ["id"]),
@@ -71,6 +88,14 @@ VERB_TABLE = {v.name: v for v in [
     Verb("delete", "delete a stopped container", [Flag("force", "f", help="kill it first if it runs")], ["id"]),
     Verb("list", "list containers", [Flag("format", "f", value=True, default="table", help="table or json"),
                                      Flag("quiet", "q", help="IDs only")]),
+    Verb("update", "change a live container's limits (0 leaves a value as it is)", _UPDATE_FLAGS, ["id"]),
+    Verb("pause", "freeze every process of the container", [], ["id"]),
+    Verb("resume", "thaw a paused container", [], ["id"]),
+    Verb("ps", "show the container's processes (the host's ps, filtered; options after ID go to ps)",
+         [Flag("format", "f", value=True, default="table", help="table or json (host PIDs)")], ["id"], rest=True),
+    Verb("events", "print stats as JSON every --interval, and OOM events; ends when the container stops",
+         [Flag("stats", help="print the stats once and exit"),
+          Flag("interval", value=True, default="5s", help="how often (default 5s)")], ["id"]),
     Verb("spec", "write a default config.json", [Flag("bundle", "b", value=True, default=".", help="where"),
                                                  Flag("rootless")]),
 ]}
@@ -81,6 +106,9 @@ def main(argv=None) -> int:
     try:
         args = parse(sys.argv[1:] if argv is None else argv, GLOBAL_FLAGS, VERB_TABLE)
         log = Log(args.log, args.log_format, args.debug)
+        if args.log:
+            from runtime import trace
+            trace.warning_sinks.append(lambda msg: log.write("warning", msg))
         if args.version:
             print(f"hull-oci version {__version__}\nspec: {OCI_VERSION}")
             return 0
@@ -131,7 +159,10 @@ def cmd_start(args):
 
 def cmd_state(args):
     c = _store(args).get(args.id)
-    print(json.dumps(c.oci_state(), indent=2))
+    state = c.oci_state()
+    if c.oom_killed():
+        state["oomKilled"] = True  # hull's addition: the kernel OOM-killed a process in it
+    print(json.dumps(state, indent=2))
 
 
 def cmd_kill(args):
@@ -175,8 +206,75 @@ def cmd_spec(args):
         f.write("\n")
 
 
+def cmd_update(args):
+    from runtime.container import control
+    control.update(_store(args), args.id, _update_resources(args))
+
+
+def _update_resources(args) -> dict:
+    """-r JSON (docker: `-r -` on stdin) and/or flags, as an OCI resources object."""
+    from runtime.cgroups.resources import parse_bytes
+    from runtime.errors import InvalidArgument
+    raw = {}
+    if args.resources:
+        try:
+            text = sys.stdin.read() if args.resources == "-" else open(args.resources).read()
+            raw = json.loads(text)
+        except OSError as e:
+            raise InvalidArgument(f"--resources {args.resources}: {e.strerror}") from None
+        except ValueError as e:
+            raise InvalidArgument(f"--resources: not valid JSON: {e}") from None
+        if not isinstance(raw, dict):
+            raise InvalidArgument("--resources: expected a JSON object of linux.resources")
+    memory = {k: parse_bytes(v, f) for k, f, v in (("limit", "memory", args.memory),
+                                                   ("swap", "memory-swap", args.memory_swap),
+                                                   ("reservation", "memory-reservation", args.memory_reservation))
+              if v is not None}
+    cpu = {k: v for k, v in (("period", args.cpu_period), ("quota", args.cpu_quota), ("shares", args.cpu_share),
+                             ("realtimePeriod", args.cpu_rt_period), ("realtimeRuntime", args.cpu_rt_runtime),
+                             ("cpus", args.cpuset_cpus), ("mems", args.cpuset_mems)) if v is not None}
+    for section, values in (("memory", memory), ("cpu", cpu)):
+        if values:
+            raw.setdefault(section, {}).update(values)
+    if args.pids_limit is not None:
+        raw["pids"] = {"limit": args.pids_limit}
+    if args.blkio_weight is not None:
+        raw.setdefault("blockIO", {})["weight"] = args.blkio_weight
+    if not raw:
+        raise InvalidArgument("update: nothing to change (give flags like --memory 64m, or -r FILE)")
+    return raw
+
+
+def cmd_pause(args):
+    from runtime.container import control
+    control.pause(_store(args), args.id)
+
+
+def cmd_resume(args):
+    from runtime.container import control
+    control.resume(_store(args), args.id)
+
+
+def cmd_ps(args):
+    from runtime.container import control
+    if args.format not in ("table", "json"):
+        from runtime.errors import InvalidArgument
+        raise InvalidArgument(f"invalid --format {args.format!r}: table or json")
+    pids = control.pids(_store(args), args.id)
+    if args.format == "json":
+        print(json.dumps(pids))
+    else:
+        sys.stdout.write(control.ps_table(pids, args.command))
+
+
+def cmd_events(args):
+    from runtime.container import control
+    control.events(_store(args), args.id, control.parse_duration(args.interval), args.stats)
+
+
 VERBS = {"create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state, "kill": cmd_kill,
-         "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec}
+         "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec, "update": cmd_update, "pause": cmd_pause,
+         "resume": cmd_resume, "ps": cmd_ps, "events": cmd_events}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -42,3 +42,14 @@ def default_config(args=None, terminal=True) -> dict:
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
         },
     }
+
+
+# Device cgroup rules every container gets after its config's own (runc does the same): mknod of
+# anything (the nodes it may open are still limited), and the standard /dev nodes the runtime makes.
+ALLOWED_DEVICES = [
+    {"allow": True, "type": "c", "access": "m"},
+    {"allow": True, "type": "b", "access": "m"},
+    *({"allow": True, "type": "c", "major": major, "minor": minor, "access": "rwm"}
+      for major, minor in ((1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 2))),  # null zero full random urandom tty ptmx
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},  # /dev/pts/*
+]

@@ -2,8 +2,8 @@
 
 Two processes, because a new PID namespace only applies to children of the caller:
 
-  runtime (create) --fork--> setup child: joins `path` namespaces, unshares the new ones,
-                                           forks the init, reports its PID, exits
+  runtime (create) --fork--> setup child: joins the cgroup and `path` namespaces, unshares the
+                                           new ones, forks the init, reports its PID, exits
                              --fork--> init (pid 1 in the new pid namespace):
                                  waits for "go" (createRuntime hooks ran), builds the rootfs,
                                  createContainer hooks, pivot_root, hostname, console, rlimits,
@@ -76,7 +76,7 @@ def close_fds_except(keep) -> None:
     os.closerange(lo, 1 << 20)
 
 
-def setup_child(spec, bundle, sync, fifo_path, console_sock, preserve_fds, no_pivot) -> None:
+def setup_child(spec, bundle, sync, fifo_path, console_sock, preserve_fds, no_pivot, cgroup) -> None:
     """The short-lived middle process. Never returns."""
     try:
         keep = {*sync.fds(), *range(3, 3 + preserve_fds)}
@@ -85,6 +85,9 @@ def setup_child(spec, bundle, sync, fifo_path, console_sock, preserve_fds, no_pi
         close_fds_except(keep)
         # fds the container must not inherit: open close-on-exec
         fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC)
+        # into the container's cgroup first: the init and all it forks are born there, and a
+        # new cgroup namespace gets it as its root
+        cgroup.add(os.getpid())
         with open("/proc/self/cgroup") as f:
             host_cgroups = f.read()  # the init's cgroups, named as the host sees them
         joins = namespaces.open_paths(spec.namespaces)

@@ -5,9 +5,9 @@ Each function is one verb of hull-oci; the container side of create lives in ini
 import os
 import signal
 
-from runtime import trace
+from runtime import cgroups, trace
 from runtime.container import hooks, init, spec as spec_mod
-from runtime.container.state import Container, Store, now_rfc3339, write_atomic
+from runtime.container.state import Container, Store, now_rfc3339, validate_id, write_atomic
 from runtime.errors import Conflict, ExecFailed, HookFailed, HullError, InvalidArgument, InvalidSpec, NotFound
 from runtime.linux import libc, proc
 
@@ -36,13 +36,22 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         raise InvalidArgument("process.terminal is true: a --console-socket is needed to receive the pty master")
     if console_socket and not terminal:
         raise InvalidArgument("--console-socket given but process.terminal is false in config.json")
+    cgroup_path = cgroups.resolve_path(spec.cgroups_path, validate_id(cid))
+    res = _with_default_devices(spec.resources)
     c = store.new(cid)
-    pidfd = None
+    pidfd = cgroup = None
     try:
         os.mkfifo(c.fifo, 0o622)
         c.record = {"id": cid, "pid": 0, "status": "creating", "bundle": bundle, "rootfs": spec.root_path,
                     "created": now_rfc3339(), "owner": "", "annotations": spec.annotations,
                     "hooks": spec.raw.get("hooks") or {}}
+        # limits go in before any process does; the setup child joins before it unshares
+        cgroup = cgroups.new(cgroup_path)
+        cgroup.create()
+        c.record["cgroup"], c.record["resources"] = cgroup.record(), res
+        c.save()  # from here a failed create can be cleaned up by `delete` too
+        for note in spec.resource_notes + cgroup.apply(res):
+            trace.warn(note)
         if terminal and console is None:
             from runtime.linux import tty
             console = tty.connect_console_socket(console_socket)
@@ -51,7 +60,7 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         if child == 0:
             trace.note("setup child: joins and unshares namespaces, then forks the init")
             sync.close()
-            init.setup_child(spec, bundle, theirs, c.fifo, console, preserve_fds, no_pivot)
+            init.setup_child(spec, bundle, theirs, c.fifo, console, preserve_fds, no_pivot, cgroup)
         theirs.close()
         if console is not None:
             console.close()
@@ -76,12 +85,22 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         return c
     except BaseException:
         _kill_and_wait(pidfd)
+        if cgroup is not None and "cgroup" in c.record:
+            cgroup.destroy()
         c.destroy()
         raise
     finally:
         if pidfd is not None:
             os.close(pidfd)
         c.unlock()
+
+
+def _with_default_devices(res: dict) -> dict:
+    """The config's device rules, then the ones every container needs (see defaults.py)."""
+    if not res.get("devices"):
+        return res
+    from runtime.container.defaults import ALLOWED_DEVICES
+    return {**res, "devices": res["devices"] + ALLOWED_DEVICES}
 
 
 def _check(msg: dict) -> None:
@@ -189,7 +208,9 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     if pidfd is None:
         raise Conflict("container not running")
     try:
-        if all_processes:
+        if all_processes and c.record.get("cgroup"):
+            cgroups.load(c.record["cgroup"]).kill_all(sig)
+        elif all_processes:
             for pid in container_pids(c):
                 try:
                     os.kill(pid, sig)
@@ -212,8 +233,15 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
         status = c.status()
         if status in ("running", "paused") and not force:
             raise Conflict(f"cannot delete container {cid!r} that is not stopped: {status} (use --force)")
+        cgroup = cgroups.load(c.record["cgroup"]) if c.record.get("cgroup") else None
         if status != "stopped":
+            if cgroup is not None:
+                cgroup.kill_all(signal.SIGKILL)
+                if cgroup.frozen():
+                    cgroup.thaw()  # a frozen init dies only once thawed
             _kill_and_wait(c.open_init())
+        if cgroup is not None:
+            cgroup.destroy()  # also whatever outlived the init (a shared pid namespace)
         c.destroy()
     finally:
         c.unlock()

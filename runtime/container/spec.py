@@ -7,6 +7,7 @@ seccomp) read their own sections from it.
 """
 import json
 import os
+from runtime.cgroups import resources
 from runtime.errors import InvalidSpec
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
@@ -258,7 +259,10 @@ def parse(raw, bundle: str) -> Spec:
         masked_paths=_strings(linux, "maskedPaths", "linux."),
         readonly_paths=_strings(linux, "readonlyPaths", "linux."),
         rootfs_propagation=propagation,
+        cgroups_path=_get(linux, "cgroupsPath", str, "linux."),
     )
+    spec.resources, spec.resource_notes = resources.parse(_get(linux, "resources", dict, "linux."),
+                                                          "config.json: linux.resources")
     mnt = spec.namespace("mount")
     if mnt is None or mnt.path:
         raise InvalidSpec("config.json: a new mount namespace is required (linux.namespaces: {\"type\": \"mount\"})")

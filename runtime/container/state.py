@@ -3,6 +3,9 @@
     ROOT/ID/state.json   what `state` prints, plus the init's start time and the config's hooks
     ROOT/ID/exec.fifo    exists between create and start; the init blocks opening it
 
+state.json also keeps the container's cgroup (version, path, what create made) and its current
+resources, which `update` merges into.
+
 There is no daemon, so every mutating verb takes a flock on ROOT/ID for its whole run; JSON is
 written to a temp file, fsynced and renamed so a reader never sees half a file. The status is never
 trusted from the file alone: it is derived from the init process (alive? same start time?) and
@@ -99,7 +102,23 @@ class Container:
             return "creating"
         if os.path.exists(self.fifo):
             return "created"
+        cgroup = self.cgroup()
+        if cgroup is not None and cgroup.frozen():
+            return "paused"
         return "running"
+
+    def cgroup(self):
+        """The container's cgroup Manager, or None (a container created before it had one)."""
+        rec = self.record.get("cgroup")
+        if not rec:
+            return None
+        from runtime import cgroups
+        return cgroups.load(rec)
+
+    def oom_killed(self) -> bool:
+        """Did the kernel OOM-kill a process in the container's cgroup? (Known until delete.)"""
+        cgroup = self.cgroup()
+        return cgroup is not None and cgroup.exists() and cgroup.oom_kills() > 0
 
     def oci_state(self) -> dict:
         """The state as the OCI runtime spec (and runc) print it."""
