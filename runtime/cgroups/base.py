@@ -1,7 +1,8 @@
 """The Manager interface: what the container layer may ask of a cgroup, whatever its version.
 
     create()        make the directories (only under the container's own path)
-    add(pid)        move a process in (the setup child adds itself before it unshares anything)
+    add(pid)        move a process in
+    enter()         move the calling process in (the setup child, before it unshares anything)
     apply(res)      write limits; all or nothing: a refused value puts back what was already written
     stats()         runc's `events --stats` shape: cpu, memory (with oomKill), pids
     freeze()/thaw() the freezer; frozen() says whether it is
@@ -130,6 +131,10 @@ class Manager:
         raise NotImplementedError
 
     def add(self, pid: int) -> None:
+        raise NotImplementedError
+
+    def enter(self) -> None:
+        """Move the calling (single-threaded) process in."""
         raise NotImplementedError
 
     def apply(self, res: dict) -> list:

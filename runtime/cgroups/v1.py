@@ -115,6 +115,13 @@ class Manager(base.Manager):
         for d in self._unique_dirs():
             base.write(os.path.join(d, "cgroup.procs"), str(pid))
 
+    def enter(self) -> None:
+        """Move the calling process, which must be single-threaded, in. Through `tasks` with pid 0
+        the kernel skips the global threadgroup lock that a cgroup.procs write takes, and with it an
+        RCU grace period (~15 ms here, most of a container's start-up)."""
+        for d in self._unique_dirs():
+            base.write(os.path.join(d, "tasks"), "0")
+
     # -- limits -------------------------------------------------------------------------------------
     def apply(self, res: dict) -> list:
         files, notes = resources.to_v1(res)

@@ -79,6 +79,10 @@ class Manager(base.Manager):
     def add(self, pid: int) -> None:
         base.write(self._file("cgroup.procs"), str(pid))
 
+    def enter(self) -> None:
+        """Move the calling process in (v2 has no per-thread shortcut for domain cgroups)."""
+        self.add(0)
+
     # -- limits -------------------------------------------------------------------------------------
     def apply(self, res: dict) -> list:
         files, notes = resources.to_v2(res)

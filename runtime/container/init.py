@@ -87,7 +87,7 @@ def setup_child(spec, bundle, sync, fifo_path, console_sock, preserve_fds, no_pi
         fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC)
         # into the container's cgroup first: the init and all it forks are born there, and a
         # new cgroup namespace gets it as its root
-        cgroup.add(os.getpid())
+        cgroup.enter()
         with open("/proc/self/cgroup") as f:
             host_cgroups = f.read()  # the init's cgroups, named as the host sees them
         joins = namespaces.open_paths(spec.namespaces)
