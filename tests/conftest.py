@@ -82,10 +82,13 @@ class OCI:
     def __init__(self, root):
         self.root = str(root)
 
+    def cmd(self, *args) -> list:
+        return hull_oci_cmd() + ["--root", self.root] + [str(a) for a in args]
+
     def __call__(self, *args, check=False, timeout=30, **kw) -> subprocess.CompletedProcess:
         """Output goes through files, not pipes: a container keeps the stdio it was created with,
         so a pipe would not reach EOF while it runs."""
-        cmd = hull_oci_cmd() + ["--root", self.root] + [str(a) for a in args]
+        cmd = self.cmd(*args)
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             kw.setdefault("stdout", out)
             kw.setdefault("stderr", err)

@@ -3,6 +3,7 @@ freezer, cleanup, bad input. The same tests run on this host's cgroup v1 and, ma
 cgroup v2 VM (scripts/vm-test). Limits are checked in the kernel's own files and counters."""
 import json
 import os
+import subprocess
 import time
 
 import pytest
@@ -86,11 +87,19 @@ def test_limits_from_config_are_in_the_kernel(oci, bundle):
 def test_oom_kill_is_reported(oci, bundle):
     # tail keeps its one endless line in memory: 200 MB against a 50 MB limit
     bundle.args("sh", "-c", "head -c 200m /dev/zero | tail; echo tail=$?")
-    with open(os.path.join(bundle.path, "out"), "w+") as out:
-        run_detached(oci, bundle, "oom", {"memory": {"limit": 50 * MiB}}, stdout=out)
-        wait_for(lambda: oci.state("oom")["status"] == "stopped", "the container to stop", timeout=120)
-        out.seek(0)
-        assert "tail=137" in out.read()  # SIGKILLed by the kernel
+    bundle.config["linux"]["resources"]["memory"] = {"limit": 50 * MiB}
+    out = open(os.path.join(bundle.path, "out"), "w+")
+    events = open(os.path.join(bundle.path, "events"), "w+")
+    oci("create", "--bundle", bundle.save(), "oom", check=True, stdout=out)
+    # `events` streams stats and reports the OOM kill; it ends by itself when the container stops
+    watcher = subprocess.Popen(oci.cmd("events", "--interval", "200ms", "oom"), stdout=events)
+    oci("start", "oom", check=True)
+    assert watcher.wait(timeout=120) == 0
+    out.seek(0)
+    assert "tail=137" in out.read()  # SIGKILLed by the kernel
+    events.seek(0)
+    kinds = [json.loads(line)["type"] for line in events.read().splitlines()]
+    assert kinds[0] == "stats" and "oom" in kinds
     assert oci.state("oom").get("oomKilled") is True
     data = stats(oci, "oom")
     assert data["memory"]["oomKill"] >= 1
@@ -211,6 +220,8 @@ def test_kill_all_and_delete_reach_processes_outside_the_pid_namespace(oci, bund
     bundle.args("sh", "-c", "sleep 61 & sleep 62 & wait")
     run_detached(oci, bundle, "shared")
     wait_for(lambda: len(json.loads(oci("ps", "--format", "json", "shared").stdout)) == 3, "three processes")
+    table = oci("ps", "shared", check=True).stdout.splitlines()
+    assert "PID" in table[0].split() and len(table) == 4  # the header and three processes
     oci("kill", "--all", "shared", "KILL", check=True)
     wait_for(lambda: oci.state("shared")["status"] == "stopped", "the container to stop")
     assert json.loads(oci("ps", "--format", "json", "shared").stdout) == []
