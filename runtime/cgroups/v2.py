@@ -86,9 +86,6 @@ class Manager(base.Manager):
     # -- limits -------------------------------------------------------------------------------------
     def apply(self, res: dict) -> list:
         files, notes = resources.to_v2(res)
-        if res.get("devices"):
-            notes.append("linux.resources.devices is not enforced on cgroup v2 (that needs an eBPF program, "
-                         "which hull does not load); the container sees only the devices it is given")
         self._check_cpuset(res.get("cpu", {}))
         writes = []
         for name, value in files:
@@ -102,7 +99,30 @@ class Manager(base.Manager):
                 continue
             writes.append((base.File(path), value))
         base.write_all(writes)
+        if res.get("devices"):
+            notes += self._filter_devices(res["devices"])
         return notes
+
+    def _filter_devices(self, rules: list) -> list:
+        """Attach the device rules as an eBPF program (v2 has no devices.allow)."""
+        from runtime.cgroups import devices
+        from runtime.linux import libc
+        try:
+            prog = libc.bpf_load_device_program(devices.program(rules))
+        except OSError as e:
+            return [f"linux.resources.devices is not enforced: this kernel refused the eBPF device program "
+                    f"({e.strerror})"]
+        try:
+            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                libc.bpf_attach_device_program(fd, prog)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise CgroupError(f"cannot attach the device rules to {self.dir}: {e.strerror}") from None
+        finally:
+            os.close(prog)  # the attachment keeps the program alive until the cgroup goes
+        return []
 
     def _check_cpuset(self, cpu: dict) -> None:
         for key in ("cpus", "mems"):

@@ -5,7 +5,9 @@ its arguments, so a failure deep inside container set-up reads like a line of st
 Python's os module already offers (fork, execve, mknod, chroot, setgroups ...) are used from there.
 """
 import ctypes
+import errno
 import os
+import struct
 import time
 
 from runtime import trace
@@ -115,6 +117,46 @@ def setdomainname(name: str) -> None:
     t = time.perf_counter()
     b = name.encode()
     _check(_libc.setdomainname(b, len(b)), f"setdomainname({name!r})", t)
+
+
+SYS_bpf = 321
+BPF_PROG_LOAD = 5
+BPF_PROG_ATTACH = 8
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6
+BPF_F_ALLOW_MULTI = 2
+
+
+def bpf_load_device_program(insns: bytes, license: str = "Apache") -> int:
+    """bpf(BPF_PROG_LOAD) of a cgroup device program; returns its fd. If the verifier refuses it,
+    the load is repeated with the verifier's log on, and the log's end goes into the error."""
+    t = time.perf_counter()
+    prog = ctypes.create_string_buffer(insns, len(insns))
+    lic = ctypes.create_string_buffer(license.encode())
+
+    def load(log=None):
+        # union bpf_attr, the BPF_PROG_LOAD part: prog_type, insn_cnt, insns, license, log_level/size/buf
+        attr = ctypes.create_string_buffer(128)
+        struct.pack_into("=IIQQIIQ", attr, 0, BPF_PROG_TYPE_CGROUP_DEVICE, len(insns) // 8,
+                         ctypes.addressof(prog), ctypes.addressof(lic), 1 if log else 0,
+                         len(log) if log else 0, ctypes.addressof(log) if log else 0)
+        return _libc.syscall(SYS_bpf, BPF_PROG_LOAD, attr, len(attr))
+
+    ret = load()
+    if ret == -1 and ctypes.get_errno() in (errno.EINVAL, errno.EACCES):
+        err, log = ctypes.get_errno(), ctypes.create_string_buffer(1 << 16)
+        load(log)
+        why = log.value.decode(errors="replace").strip().splitlines()
+        raise OSError(err, f"bpf(BPF_PROG_LOAD): {os.strerror(err)}: {' / '.join(why[-3:])}")
+    return _check(ret, f"bpf(BPF_PROG_LOAD, cgroup device program of {len(insns) // 8} instructions)", t)
+
+
+def bpf_attach_device_program(cgroup_fd: int, prog_fd: int) -> None:
+    """bpf(BPF_PROG_ATTACH): the program decides every device access in the cgroup (and below)."""
+    t = time.perf_counter()
+    attr = ctypes.create_string_buffer(struct.pack("=IIII", cgroup_fd, prog_fd, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI),
+                                       32)
+    _check(_libc.syscall(SYS_bpf, BPF_PROG_ATTACH, attr, len(attr)), f"bpf(BPF_PROG_ATTACH, fd {prog_fd})", t)
 
 
 PR_SET_CHILD_SUBREAPER = 36

@@ -228,9 +228,10 @@ def test_kill_all_and_delete_reach_processes_outside_the_pid_namespace(oci, bund
     oci("delete", "shared", check=True)
 
 
-@pytest.mark.skipif(V2, reason="device rules are enforced through the v1 devices cgroup only")
+@pytest.mark.v2
 def test_device_rules_deny_what_they_do_not_allow(oci, bundle):
-    # root in the container may mknod (c/b *:* m), but the devices cgroup refuses to open the node
+    # root in the container may mknod (c/b *:* m), but the devices cgroup (v1) or the eBPF device
+    # program (v2) refuses to open the node
     bundle.args("sh", "-c", "head -c 1 /dev/zero >/dev/null && echo zero-ok; mknod /tmp/sda b 8 0 && "
                             "head -c 1 /tmp/sda; echo rc=$?")
     bundle.config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]})
@@ -255,3 +256,17 @@ def test_bad_limits_fail_create_and_leave_nothing(oci, bundle, resources, path, 
     assert p.returncode == 1 and words in p.stderr, p.stderr
     assert oci("list", "-q").stdout == ""
     assert not any(os.path.exists(d) for d in cg_dirs("/hull/bad"))
+
+
+@pytest.mark.parametrize("rules", [
+    [{"allow": False, "access": "rwm"}],
+    [{"allow": True, "type": "c", "major": 1, "access": "rw"}, {"allow": False, "type": "b", "access": "w"}],
+    [{"allow": False, "type": "c", "major": 10, "minor": 200, "access": "rwm"}],
+])
+def test_the_kernel_verifier_accepts_device_programs(rules):
+    from runtime.cgroups import devices, resources
+    from runtime.container.defaults import ALLOWED_DEVICES
+    from runtime.linux import libc
+    parsed = resources.parse({"devices": rules})[0]["devices"]
+    fd = libc.bpf_load_device_program(devices.program(parsed + ALLOWED_DEVICES))
+    os.close(fd)
