@@ -128,6 +128,27 @@ class Manager:
         raise NotImplementedError
 
     def create(self) -> None:
+        """mkdir the path in every hierarchy; undo it all if anything fails."""
+        try:
+            for top in self._tops():
+                for attempt in range(5):
+                    try:
+                        self._make_dirs(top)
+                        break
+                    except FileNotFoundError:
+                        if attempt == 4:  # a delete keeps removing the empty parent under us
+                            raise
+            if self.pids():
+                raise CgroupError(f"cgroup {self.path} exists and has processes: is another container using it?")
+        except BaseException:
+            self._remove_created()
+            raise
+
+    def _tops(self) -> list:
+        """The hierarchy roots to create the path in."""
+        raise NotImplementedError
+
+    def _make_dirs(self, top: str) -> None:
         raise NotImplementedError
 
     def add(self, pid: int) -> None:

@@ -75,21 +75,8 @@ class Manager(base.Manager):
         return cls(Node(self.dirs[name].encode()))
 
     # -- create / add -------------------------------------------------------------------------------
-    def create(self) -> None:
-        try:
-            for mount in sorted(set(self.mounts.values())):
-                for attempt in range(5):
-                    try:
-                        self._make_dirs(mount)
-                        break
-                    except FileNotFoundError:
-                        if attempt == 4:  # a delete keeps removing the empty parent under us
-                            raise
-            if self.pids():
-                raise CgroupError(f"cgroup {self.path} exists and has processes: is another container using it?")
-        except BaseException:
-            self._remove_created()
-            raise
+    def _tops(self) -> list:
+        return sorted(set(self.mounts.values()))
 
     def _make_dirs(self, mount: str) -> None:
         d = mount

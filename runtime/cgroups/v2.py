@@ -33,23 +33,11 @@ class Manager(base.Manager):
         return os.path.isdir(self.dir)
 
     # -- create / add -----------------------------------------------------------------------------
-    def create(self) -> None:
-        try:
-            for attempt in range(5):
-                try:
-                    self._make_dirs()
-                    break
-                except FileNotFoundError:
-                    if attempt == 4:  # a delete keeps removing the empty parent under us
-                        raise
-            if self.pids():
-                raise CgroupError(f"cgroup {self.path} exists and has processes: is another container using it?")
-        except BaseException:
-            self._remove_created()
-            raise
+    def _tops(self) -> list:
+        return [self.root]
 
-    def _make_dirs(self) -> None:
-        parent = self.root
+    def _make_dirs(self, top: str) -> None:
+        parent = top
         for part in self.path.strip("/").split("/"):
             self._enable_controllers(parent)
             parent = os.path.join(parent, part)

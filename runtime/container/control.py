@@ -35,23 +35,21 @@ def update(store: Store, cid: str, raw: dict) -> None:
 
 
 def pause(store: Store, cid: str) -> None:
-    c = store.get(cid, lock=True)
-    try:
-        status = c.status()
-        if status != "running":
-            raise Conflict(f"container {cid!r} is {status}: only a running container can be paused")
-        _cgroup(c).freeze()
-    finally:
-        c.unlock()
+    _freezer(store, cid, "running", freeze=True)
 
 
 def resume(store: Store, cid: str) -> None:
+    _freezer(store, cid, "paused", freeze=False)
+
+
+def _freezer(store: Store, cid: str, needs: str, freeze: bool) -> None:
     c = store.get(cid, lock=True)
     try:
         status = c.status()
-        if status != "paused":
-            raise Conflict(f"container {cid!r} is {status}, not paused")
-        _cgroup(c).thaw()
+        if status != needs:
+            raise Conflict(f"container {cid!r} is {status}, not {needs}")
+        cgroup = _cgroup(c)
+        cgroup.freeze() if freeze else cgroup.thaw()
     finally:
         c.unlock()
 
