@@ -228,7 +228,9 @@ def _update_resources(args) -> dict:
             raise InvalidArgument("--resources: expected a JSON object of linux.resources")
     memory = {k: parse_bytes(v, f) for k, f, v in (("limit", "memory", args.memory),
                                                    ("swap", "memory-swap", args.memory_swap),
-                                                   ("reservation", "memory-reservation", args.memory_reservation))
+                                                   ("reservation", "memory-reservation", args.memory_reservation),
+                                                   ("kernel", "kernel-memory", args.kernel_memory),
+                                                   ("kernelTCP", "kernel-memory-tcp", args.kernel_memory_tcp))
               if v is not None}
     cpu = {k: v for k, v in (("period", args.cpu_period), ("quota", args.cpu_quota), ("shares", args.cpu_share),
                              ("realtimePeriod", args.cpu_rt_period), ("realtimeRuntime", args.cpu_rt_runtime),

@@ -194,6 +194,22 @@ def test_pause_freezes_and_resume_thaws(oci, bundle):
 
 
 @pytest.mark.v2
+def test_v2_only_settings_are_warnings_on_v1_and_applied_on_v2(oci, bundle):
+    bundle.args("sleep", "60")
+    bundle.config["linux"]["resources"]["unified"] = {"memory.high": str(80 * MiB)}
+    p = oci("--log", os.path.join(bundle.path, "log"), "--log-format", "json", "run", "-d", "--bundle",
+            bundle.save(), "uni2")
+    assert p.returncode == 0, p.stderr
+    if V2:
+        assert cg("uni2", "", "memory.high") == str(80 * MiB)
+    else:
+        assert "warning: linux.resources.unified is cgroup v2 only" in p.stderr
+        with open(os.path.join(bundle.path, "log")) as f:
+            assert json.loads(f.readline())["level"] == "warning"
+    oci("delete", "--force", "uni2", check=True)
+
+
+@pytest.mark.v2
 def test_delete_removes_exactly_the_cgroups_create_made(oci, bundle):
     bundle.args("sleep", "60")
     bundle.config["linux"]["cgroupsPath"] = "/hull-test-cg/a/deep"
