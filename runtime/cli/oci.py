@@ -96,6 +96,7 @@ VERB_TABLE = {v.name: v for v in [
     Verb("events", "print stats as JSON every --interval, and OOM events; ends when the container stops",
          [Flag("stats", help="print the stats once and exit"),
           Flag("interval", value=True, default="5s", help="how often (default 5s)")], ["id"]),
+    Verb("features", "print what this runtime supports, as JSON (OCI features.md)", [], []),
     Verb("spec", "write a default config.json", [Flag("bundle", "b", value=True, default=".", help="where"),
                                                  Flag("rootless")]),
 ]}
@@ -274,9 +275,14 @@ def cmd_events(args):
     control.events(_store(args), args.id, control.parse_duration(args.interval), args.stats)
 
 
+def cmd_features(args):
+    from runtime.container.features import features
+    print(json.dumps(features(), indent=2))
+
+
 VERBS = {"create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state, "kill": cmd_kill,
          "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec, "update": cmd_update, "pause": cmd_pause,
-         "resume": cmd_resume, "ps": cmd_ps, "events": cmd_events}
+         "resume": cmd_resume, "ps": cmd_ps, "events": cmd_events, "features": cmd_features}
 
 if __name__ == "__main__":
     sys.exit(main())

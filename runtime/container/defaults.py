@@ -1,6 +1,13 @@
-"""The config.json that `hull-oci spec` writes: runc's defaults, rootfs "rootfs" in the bundle."""
+"""Defaults: the config.json that `hull-oci spec` writes (runc's, rootfs "rootfs" in the bundle),
+the device rules every container gets, and docker's defaults for engines (its 14 capabilities and
+the default seccomp profile in seccomp_default.json)."""
+import json
+import os
 
 DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+DOCKER_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+               "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+               "CAP_KILL", "CAP_AUDIT_WRITE"]
 
 
 def default_config(args=None, terminal=True) -> dict:
@@ -53,3 +60,23 @@ ALLOWED_DEVICES = [
       for major, minor in ((1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 2))),  # null zero full random urandom tty ptmx
     {"allow": True, "type": "c", "major": 136, "access": "rwm"},  # /dev/pts/*
 ]
+
+
+def seccomp_profile(caps: list) -> dict:
+    """The default seccomp profile (docker's semantics; see scripts/gen-seccomp-profile) for a
+    container with these capabilities, as config.json's linux.seccomp."""
+    with open(os.path.join(os.path.dirname(__file__), "seccomp_default.json")) as f:
+        profile = json.load(f)
+    arches = []
+    for m in profile["archMap"]:
+        arches += [m["architecture"], *m["subArchitectures"]]
+    have = set(caps)
+    syscalls = []
+    for rule in profile["syscalls"]:
+        needs = set(rule.get("includes", {}).get("caps", []))
+        unless = set(rule.get("excludes", {}).get("caps", []))
+        if (needs and not needs & have) or unless & have:
+            continue
+        syscalls.append({k: v for k, v in rule.items() if k not in ("includes", "excludes")})
+    return {"defaultAction": profile["defaultAction"], "defaultErrnoRet": profile["defaultErrnoRet"],
+            "architectures": arches, "syscalls": syscalls}

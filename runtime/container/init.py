@@ -22,7 +22,7 @@ import resource
 from runtime import trace
 from runtime.container import hooks, rootfs
 from runtime.errors import ExecFailed
-from runtime.linux import libc, namespaces
+from runtime.linux import caps, libc, lsm, namespaces, seccomp
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -122,6 +122,7 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
     ready = False
     try:
         os.setsid()
+        libc.set_not_dumpable()
         msg = sync.recv()  # "go": the runtime ran prestart/createRuntime hooks
         if "error" in msg:
             os._exit(1)
@@ -140,11 +141,16 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
         os.makedirs(p.cwd, exist_ok=True)
         if p.terminal:
             _setup_console(p, console_sock)
+        _write_sysctls(spec.sysctl)
         rootfs.finalize(spec)
         _apply_rlimits(p.rlimits)
+        if p.oom_score_adj is not None:
+            _set_oom_score_adj(p.oom_score_adj)
+        filter_ = seccomp.build(spec.seccomp) if spec.seccomp else None
         env = dict(e.split("=", 1) for e in p.env)
         os.chdir(p.cwd)
         path = find_executable(p.args[0], env.get("PATH", DEFAULT_PATH))
+        _refuse_runtime_binary(path)
         sync.send(ready=True)
         sync.close()
         ready = True
@@ -154,7 +160,19 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
         try:
             state["status"] = "created"
             hooks.run("startContainer", spec.hooks.get("startContainer"), state)
+            if filter_ is not None and not p.no_new_privileges:
+                seccomp.load(filter_)  # without no_new_privs it needs CAP_SYS_ADMIN: load before dropping it
+            lsm.set_exec_labels(p)
+            if p.capabilities is not None:
+                caps.before_user_switch(p.capabilities)
             _switch_user(p.user)
+            if p.capabilities is not None:
+                caps.after_user_switch(p.capabilities)
+            if p.no_new_privileges:
+                import prctl
+                prctl.set_no_new_privs(1)
+                if filter_ is not None:
+                    seccomp.load(filter_)  # the last step: the runtime's own syscalls are not filtered
             os.write(fifo, b"0")
             trace.note(f"execve({path!r}, {p.args!r})")
             os.execve(path, p.args, env)
@@ -175,6 +193,10 @@ def _preload(spec) -> None:
         import runtime.linux.tty  # noqa: F401
     if spec.hooks.get("startContainer"):
         import subprocess  # noqa: F401
+    if spec.process.capabilities is not None or spec.process.no_new_privileges:
+        import prctl  # noqa: F401  (a C extension: dlopen after pivot_root would look in the container)
+    if spec.seccomp:
+        seccomp._libseccomp()  # likewise libseccomp.so.2
 
 
 def _setup_console(p, console_sock) -> None:
@@ -189,6 +211,28 @@ def _setup_console(p, console_sock) -> None:
     tty.make_controlling(slave)
     if slave > 2:
         os.close(slave)
+
+
+def _write_sysctls(sysctl: dict) -> None:
+    """Only namespaced ones reach here (spec.py refuses the rest); /proc is the container's."""
+    for key, value in sysctl.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as e:
+            raise OSError(e.errno, f"sysctl {key}={value}: {e.strerror}") from None
+
+
+def _set_oom_score_adj(value: int) -> None:
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError as e:
+        with open("/proc/self/oom_score_adj") as f:
+            current = f.read().strip()
+        raise OSError(e.errno, f"process.oomScoreAdj {value}: not permitted (below the current {current} "
+                               f"needs CAP_SYS_RESOURCE, which this host does not give)") from None
 
 
 def _apply_rlimits(rlimits) -> None:
@@ -211,6 +255,15 @@ def _switch_user(user) -> None:
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
     os.umask(user.umask if user.umask is not None else 0o022)
+
+
+def _refuse_runtime_binary(path: str) -> None:
+    """args[0] = /proc/self/exe would run the host's Python interpreter inside the container, where
+    it can be rewritten through /proc (CVE-2019-5736). Refuse anything that is our own binary."""
+    ours, theirs = os.stat("/proc/self/exe"), os.stat(path)
+    if (ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino):
+        raise ExecFailed(f'exec: "{path}": is the runtime\'s own interpreter, not a program of the container: '
+                         "refusing to run it (CVE-2019-5736)")
 
 
 def find_executable(name: str, search_path: str) -> str:

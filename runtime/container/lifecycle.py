@@ -9,7 +9,7 @@ from runtime import cgroups, trace
 from runtime.container import hooks, init, spec as spec_mod
 from runtime.container.state import Container, Store, now_rfc3339, validate_id, write_atomic
 from runtime.errors import Conflict, ExecFailed, HookFailed, HullError, InvalidArgument, InvalidSpec, NotFound
-from runtime.linux import libc, proc
+from runtime.linux import libc, lsm, proc
 
 ACTIVE = ("creating", "created", "running", "paused")
 
@@ -50,7 +50,7 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         cgroup.create()
         c.record["cgroup"], c.record["resources"] = cgroup.record(), res
         c.save()  # from here a failed create can be cleaned up by `delete` too
-        for note in spec.resource_notes + cgroup.apply(res):
+        for note in spec.resource_notes + cgroup.apply(res) + lsm.skipped(spec.process):
             trace.warn(note)
         if terminal and console is None:
             from runtime.linux import tty

@@ -9,6 +9,7 @@ import json
 import os
 from runtime.cgroups import resources
 from runtime.errors import InvalidSpec
+from runtime.linux import caps, seccomp
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
@@ -49,7 +50,8 @@ class Rlimit(Record):
 
 
 class Process(Record):
-    """args, env, cwd, user, terminal, console_size ((height, width) or None), rlimits, no_new_privileges"""
+    """args, env, cwd, user, terminal, console_size ((height, width) or None), rlimits, no_new_privileges,
+    capabilities ({set: [names]} or None: keep the caller's), oom_score_adj, apparmor_profile, selinux_label"""
 
 
 class Namespace(Record):
@@ -150,9 +152,62 @@ def _parse_process(p: dict) -> Process:
         if soft > hard:
             raise InvalidSpec(f"config.json: {kind} soft limit {soft} is above its hard limit {hard}")
         rlimits.append(Rlimit(type=kind, soft=soft, hard=hard))
+    oom = _get(p, "oomScoreAdj", int, w)
+    if oom is not None and not -1000 <= oom <= 1000:
+        raise InvalidSpec(f"config.json: process.oomScoreAdj must be -1000..1000 (got {oom})")
     return Process(args=args, env=env, cwd=cwd, user=user,
                    terminal=_get(p, "terminal", bool, w, default=False), console_size=console,
-                   rlimits=rlimits, no_new_privileges=_get(p, "noNewPrivileges", bool, w, default=False))
+                   rlimits=rlimits, no_new_privileges=_get(p, "noNewPrivileges", bool, w, default=False),
+                   capabilities=_parse_capabilities(_get(p, "capabilities", dict, w)), oom_score_adj=oom,
+                   apparmor_profile=_get(p, "apparmorProfile", str, w, default=""),
+                   selinux_label=_get(p, "selinuxLabel", str, w, default=""))
+
+
+def _parse_capabilities(raw) -> dict | None:
+    """{set: [names]} for the five sets; unknown names are an error (runc accepts them silently)."""
+    if raw is None:
+        return None
+    out = {}
+    for key in caps.SETS:
+        names = _strings(raw, key, "process.capabilities.")
+        for n in names:
+            if n not in caps.NUMBER:
+                raise InvalidSpec(f"config.json: process.capabilities.{key}: unknown capability {n!r}")
+        out[key] = names
+    for key in raw:
+        if key not in caps.SETS:
+            raise InvalidSpec(f"config.json: process.capabilities.{key} is not a capability set "
+                              f"({', '.join(caps.SETS)})")
+    return out
+
+
+# sysctls that a namespace isolates, and which namespace (runc's list)
+_IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+                "kernel.shmmni", "kernel.shm_rmid_forced")
+
+
+def _sysctl_namespace(key: str) -> str | None:
+    if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+        return "ipc"
+    if key.startswith("net."):
+        return "network"
+    if key in ("kernel.hostname", "kernel.domainname"):
+        return "uts"
+    return None
+
+
+def _parse_sysctl(raw: dict, namespaces: list) -> dict:
+    for key, value in raw.items():
+        if not isinstance(value, str):
+            raise InvalidSpec(f"config.json: linux.sysctl[{key!r}] must be a string")
+        if "/" in key or ".." in key or not key:
+            raise InvalidSpec(f"config.json: linux.sysctl key {key!r} is not a sysctl name")
+        ns = _sysctl_namespace(key)
+        if ns is None:
+            raise InvalidSpec(f"config.json: linux.sysctl {key!r} is not namespaced: it would change the host")
+        if not any(n.type == ns for n in namespaces):
+            raise InvalidSpec(f"config.json: linux.sysctl {key!r} needs a {ns} namespace")
+    return dict(raw)
 
 
 def _parse_mounts(raw: list) -> list:
@@ -260,7 +315,15 @@ def parse(raw, bundle: str) -> Spec:
         readonly_paths=_strings(linux, "readonlyPaths", "linux."),
         rootfs_propagation=propagation,
         cgroups_path=_get(linux, "cgroupsPath", str, "linux."),
+        seccomp=None,
     )
+    spec.sysctl = _parse_sysctl(_get(linux, "sysctl", dict, "linux.", default={}), spec.namespaces)
+    raw_seccomp = _get(linux, "seccomp", dict, "linux.")
+    if raw_seccomp is not None:
+        try:
+            spec.seccomp = seccomp.parse(raw_seccomp)
+        except seccomp.SeccompError as e:
+            raise InvalidSpec(str(e)) from None
     spec.resources, spec.resource_notes = resources.parse(_get(linux, "resources", dict, "linux."),
                                                           "config.json: linux.resources")
     mnt = spec.namespace("mount")

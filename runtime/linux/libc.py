@@ -160,6 +160,23 @@ def bpf_attach_device_program(cgroup_fd: int, prog_fd: int) -> None:
 
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_DUMPABLE = 4
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+
+
+def set_not_dumpable() -> None:
+    """Until execve resets it: /proc/PID/{exe,mem,fd} of this process are root-only and it cannot
+    be ptraced, so nothing in the container can reach the runtime's interpreter through them."""
+    t = time.perf_counter()
+    _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE, 0)", t)
+
+
+def raise_ambient(cap: int) -> None:
+    """python-prctl has no ambient set; it is one prctl call."""
+    t = time.perf_counter()
+    _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0), f"prctl(PR_CAP_AMBIENT_RAISE, {cap})", t)
+
 
 
 def set_child_subreaper() -> None:

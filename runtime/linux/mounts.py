@@ -130,3 +130,8 @@ def make_mountpoint(path: str, like_file: bool) -> None:
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
     else:
         os.makedirs(path, exist_ok=True)
+
+
+def option_names() -> list:
+    """Every mount option hull understands (for `hull-oci features`)."""
+    return sorted({*_FLAGS, *PROPAGATION, "defaults"})  # idmap/tmpcopyup are accepted but not done
