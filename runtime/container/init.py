@@ -2,8 +2,10 @@
 
 Two processes, because a new PID namespace only applies to children of the caller:
 
-  runtime (create) --fork--> setup child: joins the cgroup and `path` namespaces, unshares the
-                                           new ones, forks the init, reports its PID, exits
+  runtime (create) --fork--> setup child: joins the cgroup and `path` namespaces; unshares a new
+                                           user namespace first and waits for the runtime to
+                                           write its ID maps; unshares the other new ones, forks
+                                           the init, reports its PID, exits
                              --fork--> init (pid 1 in the new pid namespace):
                                  waits for "go" (createRuntime hooks ran), builds the rootfs,
                                  createContainer hooks, pivot_root, hostname, console, rlimits,
@@ -22,7 +24,7 @@ import resource
 from runtime import trace
 from runtime.container import hooks, rootfs
 from runtime.errors import ExecFailed
-from runtime.linux import caps, libc, lsm, namespaces, seccomp
+from runtime.linux import caps, libc, lsm, namespaces, seccomp, userns
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -92,7 +94,11 @@ def setup_child(spec, bundle, sync, fifo_path, console_sock, preserve_fds, no_pi
             host_cgroups = f.read()  # the init's cgroups, named as the host sees them
         joins = namespaces.open_paths(spec.namespaces)
         namespaces.join(joins)
-        libc.unshare(namespaces.new_flags(spec.namespaces))
+        flags = namespaces.new_flags(spec.namespaces)
+        if flags & libc.CLONE_NEWUSER:
+            _enter_user_namespace(spec, sync)
+            flags &= ~libc.CLONE_NEWUSER
+        libc.unshare(flags)  # owned by the new user namespace, if there is one
         pid = os.fork()
         if pid == 0:
             trace.note("init: pid 1 of the new pid namespace")
@@ -102,6 +108,21 @@ def setup_child(spec, bundle, sync, fifo_path, console_sock, preserve_fds, no_pi
     except BaseException as e:  # noqa: BLE001 - every failure must reach the runtime
         _report(sync, e)
         os._exit(1)
+
+
+def _enter_user_namespace(spec, sync: Sync) -> None:
+    """Unshare the user namespace alone, wait while the runtime writes our ID maps, then become
+    its root (when 0 is mapped), so what we create next is owned by mapped IDs."""
+    libc.unshare(libc.CLONE_NEWUSER)
+    sync.send(map_ids=True)
+    if "error" in sync.recv():
+        os._exit(1)
+    if userns.maps_root(spec.gid_mappings):
+        os.setresgid(0, 0, 0)
+        os.setgroups([])
+    if userns.maps_root(spec.uid_mappings):
+        os.setresuid(0, 0, 0)
+    libc.set_dumpable(True)  # changing uid made us non-dumpable: /proc/self would be the host root's
 
 
 def _report(sync: Sync, e: BaseException) -> None:
@@ -122,7 +143,10 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
     ready = False
     try:
         os.setsid()
-        libc.set_not_dumpable()
+        if spec.namespace("user") is None:
+            # (in a user namespace a non-dumpable init could not open its own /proc/self/fd,
+            # which the wait on exec.fifo needs; runc makes the same exception)
+            libc.set_dumpable(False)
         msg = sync.recv()  # "go": the runtime ran prestart/createRuntime hooks
         if "error" in msg:
             os._exit(1)

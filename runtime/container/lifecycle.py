@@ -37,11 +37,18 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
     if console_socket and not terminal:
         raise InvalidArgument("--console-socket given but process.terminal is false in config.json")
     cgroup_path = cgroups.resolve_path(spec.cgroups_path, validate_id(cid))
+    if spec.uid_mappings:
+        from runtime.linux import userns
+        if not userns.enabled():
+            raise InvalidSpec("config.json asks for a user namespace, but /proc/sys/user/max_user_namespaces is 0")
     res = _with_default_devices(spec.resources)
     c = store.new(cid)
     pidfd = cgroup = None
     try:
         os.mkfifo(c.fifo, 0o622)
+        os.chmod(c.fifo, 0o622)  # mkfifo applied the umask; the init may not be host root
+        if spec.uid_mappings:
+            os.chown(c.fifo, _host_id(spec.uid_mappings), _host_id(spec.gid_mappings))
         c.record = {"id": cid, "pid": 0, "status": "creating", "bundle": bundle, "rootfs": spec.root_path,
                     "created": now_rfc3339(), "owner": "", "annotations": spec.annotations,
                     "hooks": spec.raw.get("hooks") or {}}
@@ -65,6 +72,9 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         if console is not None:
             console.close()
         msg = sync.recv()
+        if msg.get("map_ids"):
+            _map_ids(child, spec, sync)
+            msg = sync.recv()
         os.waitpid(child, 0)
         _check(msg)
         c.record["pid"] = msg["pid"]
@@ -93,6 +103,27 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         if pidfd is not None:
             os.close(pidfd)
         c.unlock()
+
+
+def _host_id(maps: list, container_id: int = 0) -> int:
+    """The host ID that container_id maps to (-1, "unchanged", if it is not mapped)."""
+    for c, h, n in maps:
+        if c <= container_id < c + n:
+            return h + container_id - c
+    return -1
+
+
+def _map_ids(child: int, spec, sync) -> None:
+    """The setup child unshared its user namespace and waits: write its uid/gid maps."""
+    from runtime.linux import userns
+    try:
+        userns.write_maps(child, spec.uid_mappings, spec.gid_mappings)
+    except OSError as e:
+        sync.send(error=str(e))
+        os.waitpid(child, 0)
+        raise InvalidSpec(f"user namespace: {e.args[1] if len(e.args) > 1 else e} "
+                          "(is a host range outside /etc/subuid's, or already mapped twice?)") from None
+    sync.send(mapped=True)
 
 
 def _with_default_devices(res: dict) -> dict:

@@ -9,7 +9,7 @@ import json
 import os
 from runtime.cgroups import resources
 from runtime.errors import InvalidSpec
-from runtime.linux import caps, seccomp
+from runtime.linux import caps, seccomp, userns
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
@@ -181,6 +181,27 @@ def _parse_capabilities(raw) -> dict | None:
     return out
 
 
+def _parse_id_mappings(linux: dict, key: str) -> list:
+    """[(containerID, hostID, size)]; ranges may not overlap on either side."""
+    out = []
+    for i, m in enumerate(_get(linux, key, list, "linux.", default=[])):
+        w = f"linux.{key}[{i}]."
+        if not isinstance(m, dict):
+            raise InvalidSpec(f"config.json: linux.{key}[{i}] must be an object")
+        c, h, n = (_uint(m, f, w, None) for f in ("containerID", "hostID", "size"))
+        if None in (c, h, n) or n == 0:
+            raise InvalidSpec(f"config.json: {w[:-1]} needs containerID, hostID and a size of at least 1")
+        if c + n > 2 ** 32 - 1 or h + n > 2 ** 32 - 1:
+            raise InvalidSpec(f"config.json: {w[:-1]} runs past the 32-bit ID space")
+        out.append((c, h, n))
+    if len(out) > userns.MAX_LINES:
+        raise InvalidSpec(f"config.json: linux.{key} has {len(out)} ranges; the kernel takes {userns.MAX_LINES}")
+    for index, side in ((0, "container"), (1, "host")):
+        if userns.overlaps(out, index):
+            raise InvalidSpec(f"config.json: linux.{key} ranges overlap on the {side} side")
+    return out
+
+
 # sysctls that a namespace isolates, and which namespace (runc's list)
 _IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
                 "kernel.shmmni", "kernel.shm_rmid_forced")
@@ -317,6 +338,14 @@ def parse(raw, bundle: str) -> Spec:
         cgroups_path=_get(linux, "cgroupsPath", str, "linux."),
         seccomp=None,
     )
+    spec.uid_mappings = _parse_id_mappings(linux, "uidMappings")
+    spec.gid_mappings = _parse_id_mappings(linux, "gidMappings")
+    user = spec.namespace("user")
+    if (spec.uid_mappings or spec.gid_mappings) and (user is None or user.path):
+        raise InvalidSpec("config.json: linux.uidMappings/gidMappings need a new user namespace "
+                          "(linux.namespaces: {\"type\": \"user\"} without a path)")
+    if user is not None and not user.path and not (spec.uid_mappings and spec.gid_mappings):
+        raise InvalidSpec("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings")
     spec.sysctl = _parse_sysctl(_get(linux, "sysctl", dict, "linux.", default={}), spec.namespaces)
     raw_seccomp = _get(linux, "seccomp", dict, "linux.")
     if raw_seccomp is not None:

@@ -165,11 +165,11 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 
 
-def set_not_dumpable() -> None:
-    """Until execve resets it: /proc/PID/{exe,mem,fd} of this process are root-only and it cannot
-    be ptraced, so nothing in the container can reach the runtime's interpreter through them."""
+def set_dumpable(on: bool) -> None:
+    """Off until execve resets it: /proc/PID/{exe,mem,fd} of this process are root-only and it
+    cannot be ptraced, so nothing in the container can reach the runtime's interpreter through them."""
     t = time.perf_counter()
-    _check(_libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE, 0)", t)
+    _check(_libc.prctl(PR_SET_DUMPABLE, int(on), 0, 0, 0), f"prctl(PR_SET_DUMPABLE, {int(on)})", t)
 
 
 def raise_ambient(cap: int) -> None:

@@ -193,3 +193,66 @@ def test_the_runtime_binary_cannot_be_run_in_the_container(oci, bundle):
     p = oci("create", "--bundle", bundle.save(), "exe")
     assert p.returncode == 1 and "CVE-2019-5736" in p.stderr, p.stderr
     assert oci("list", "-q").stdout == ""
+
+
+@pytest.fixture
+def userns_bundle(bundle, busybox_base):
+    """The busybox rootfs copied and owned by host IDs 100000+, which become 0+ in the container
+    (rootfs ownership is the user's business, as with runc). /tmp/pytest-of-root is 0700, so the
+    copy lives where the mapped root can reach it."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="hull-userns-", dir="/tmp")
+    os.chmod(d, 0o755)
+    rootfs = os.path.join(d, "rootfs")
+    subprocess.run(["cp", "-a", busybox_base[0], rootfs], check=True)
+    subprocess.run(["chown", "-R", "100000:100000", rootfs], check=True)
+    c = bundle.config
+    c["root"]["path"] = rootfs
+    c["linux"]["namespaces"].append({"type": "user"})
+    c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    c["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]})
+    yield bundle
+    shutil.rmtree(d)
+
+
+def test_user_namespace_maps_root_to_an_unprivileged_host_id(oci, userns_bundle):
+    userns_bundle.args("sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/gid_map; touch /tmp/f; "
+                                   "stat -c %u /tmp/f; exec sleep 60")
+    out = open(os.path.join(userns_bundle.path, "out"), "w+")
+    oci("run", "-d", "--bundle", userns_bundle.save(), "uns", check=True, stdout=out)
+    pid = oci.state("uns")["pid"]
+    import time
+    deadline = time.monotonic() + 30
+    while "sleep" not in open(f"/proc/{pid}/cmdline").read() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with open(f"/proc/{pid}/status") as f:
+        st = status_fields(f.read())
+    assert st["Uid"].split() == ["100000"] * 4 and st["Gid"].split() == ["100000"] * 4  # as the host sees it
+    out.seek(0)
+    assert out.read().split() == ["0", "0", "100000", "65536", "0", "100000", "65536", "0"]
+    oci("delete", "--force", "uns", check=True)
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda c: c["linux"].update(uidMappings=[{"containerID": 0, "hostID": 100000, "size": 10},
+                                             {"containerID": 5, "hostID": 200000, "size": 10}]),
+     "overlap on the container side"),
+    (lambda c: c["linux"].update(gidMappings=[{"containerID": 0, "hostID": 100000, "size": 10},
+                                             {"containerID": 20, "hostID": 100005, "size": 10}]),
+     "overlap on the host side"),
+    (lambda c: c["linux"].update(uidMappings=[{"containerID": 0, "hostID": 100000, "size": 0}]), "size of at least 1"),
+    (lambda c: c["linux"].update(uidMappings=[{"containerID": 0, "hostID": 4294967000, "size": 65536}]),
+     "32-bit ID space"),
+    (lambda c: c["linux"].update(uidMappings=[{"containerID": i * 2, "hostID": 100000 + i * 2, "size": 1}
+                                              for i in range(341)]), "the kernel takes 340"),
+    (lambda c: c["linux"].update(namespaces=[n for n in c["linux"]["namespaces"] if n["type"] != "user"]),
+     "need a new user namespace"),
+    (lambda c: c["linux"].pop("gidMappings"), "needs linux.uidMappings and linux.gidMappings"),
+])
+def test_bad_id_mappings_are_refused(oci, userns_bundle, change, words):
+    userns_bundle.args("true")
+    change(userns_bundle.config)
+    p = oci("create", "--bundle", userns_bundle.save(), "bad")
+    assert p.returncode == 1 and words in p.stderr, p.stderr
+    assert oci("list", "-q").stdout == ""
