@@ -12,7 +12,7 @@ def features() -> dict:
         "hooks": list(HOOK_KINDS),
         "mountOptions": mounts.option_names(),
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": list(caps.NAMES[:caps.last_cap() + 1]),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
             "seccomp": {"enabled": True, "actions": sorted(seccomp.ACTIONS),
