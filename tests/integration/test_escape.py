@@ -195,6 +195,49 @@ def test_the_runtime_binary_cannot_be_run_in_the_container(oci, bundle):
     assert oci("list", "-q").stdout == ""
 
 
+@pytest.mark.parametrize("propagation, tag, sees_host_mount", [
+    ("private", None, False), ("rslave", "master:", True), ("rshared", "shared:", True),
+    ("unbindable", "unbindable", False),
+])
+def test_rootfs_propagation(oci, bundle, busybox_base, tmp_path, propagation, tag, sees_host_mount):
+    """The rootfs is a shared bind on the host; a mount made there after the container started
+    reaches it only through slave or shared propagation."""
+    root = tmp_path / "shared-root"
+    root.mkdir()
+    subprocess.run(["mount", "--bind", busybox_base[0], str(root)], check=True)
+    try:
+        subprocess.run(["mount", "--make-shared", str(root)], check=True)
+        bundle.config["root"]["path"] = str(root)
+        bundle.config["linux"]["rootfsPropagation"] = propagation
+        bundle.args("sh", "-c", "awk '$5==\"/\"' /proc/self/mountinfo; while [ ! -e /home/flag ]; do "
+                                "[ -e /tmp/stop ] && break; sleep 0.05; done; echo seen=$(test -e /home/flag && echo y)")
+        bundle.config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
+        out = open(tmp_path / "out", "w+")
+        oci("run", "-d", "--bundle", bundle.save(), "prop", check=True, stdout=out)
+        pid = oci.state("prop")["pid"]
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "flag", str(root / "home")], check=True)
+        try:
+            (root / "home" / "flag").write_text("x")
+            import time
+            time.sleep(0.5)  # give a propagated mount time to be seen; then tell it to stop looking
+            try:
+                open(f"/proc/{pid}/root/tmp/stop", "w").close()
+            except FileNotFoundError:
+                pass  # it saw the flag and is gone already
+            deadline = time.monotonic() + 10
+            while oci.state("prop")["status"] != "stopped" and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            subprocess.run(["umount", "-l", str(root / "home")], check=True)
+        out.seek(0)
+        lines = out.read().splitlines()
+        assert (tag in lines[0]) if tag else ("shared:" not in lines[0] and "master:" not in lines[0]), lines[0]
+        assert lines[-1] == ("seen=y" if sees_host_mount else "seen=")
+        oci("delete", "--force", "prop", check=True)
+    finally:
+        subprocess.run(["umount", "-l", str(root)], check=True)
+
+
 @pytest.fixture
 def userns_bundle(bundle, busybox_base):
     """The busybox rootfs copied and owned by host IDs 100000+, which become 0+ in the container
