@@ -1,6 +1,5 @@
 """Verbs that work on a live container's cgroup: update, pause, resume, ps, events."""
 import json
-import os
 import sys
 import time
 

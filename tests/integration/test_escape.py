@@ -299,3 +299,25 @@ def test_bad_id_mappings_are_refused(oci, userns_bundle, change, words):
     p = oci("create", "--bundle", userns_bundle.save(), "bad")
     assert p.returncode == 1 and words in p.stderr, p.stderr
     assert oci("list", "-q").stdout == ""
+
+
+def test_features_lists_what_is_supported(oci):
+    import json
+    f = json.loads(oci("features", check=True).stdout)
+    assert f["ociVersionMax"] == "1.2.0" and "createRuntime" in f["hooks"] and "rbind" in f["mountOptions"]
+    linux = f["linux"]
+    assert {"user", "pid", "cgroup"} <= set(linux["namespaces"]) and "CAP_SYS_ADMIN" in linux["capabilities"]
+    assert "SCMP_ACT_ERRNO" in linux["seccomp"]["actions"] and "SCMP_CMP_MASKED_EQ" in linux["seccomp"]["operators"]
+    assert linux["cgroup"]["v1"] and linux["cgroup"]["v2"] and not linux["cgroup"]["systemd"]
+
+
+def test_lsm_labels_are_skipped_with_a_warning_where_the_lsm_is_off(oci, bundle):
+    from runtime.linux import lsm
+    if lsm.apparmor_enabled() or lsm.selinux_enabled():
+        pytest.skip("an LSM is enabled here: the label would be applied")
+    bundle.args("true")
+    bundle.config["process"]["apparmorProfile"] = "docker-default"
+    bundle.config["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
+    p = oci("run", "--bundle", bundle.save(), "lsm")
+    assert p.returncode == 0
+    assert "apparmorProfile 'docker-default' skipped" in p.stderr and "selinuxLabel" in p.stderr
