@@ -193,8 +193,7 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
             if p.capabilities is not None:
                 caps.after_user_switch(p.capabilities)
             if p.no_new_privileges:
-                import prctl
-                prctl.set_no_new_privs(1)
+                caps.set_no_new_privs()
                 if filter_ is not None:
                     seccomp.load(filter_)  # the last step: the runtime's own syscalls are not filtered
             os.write(fifo, b"0")
@@ -218,7 +217,7 @@ def _preload(spec) -> None:
     if spec.hooks.get("startContainer"):
         import subprocess  # noqa: F401
     if spec.process.capabilities is not None or spec.process.no_new_privileges:
-        import prctl  # noqa: F401  (a C extension: dlopen after pivot_root would look in the container)
+        import _prctl  # noqa: F401  (python-prctl's C extension: dlopen after pivot_root would look in the container)
     if spec.seccomp:
         seccomp._libseccomp()  # likewise libseccomp.so.2
 
