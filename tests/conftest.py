@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from helpers import hull_oci_cmd
+from helpers import hull_oci_cmd, reap
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IS_ROOT = os.geteuid() == 0
@@ -139,16 +139,6 @@ def cgroup_dirs() -> set:
             if name.startswith("hull") and os.path.isdir(top):
                 found.update(d for d, _, _ in os.walk(top))
     return found
-
-
-def reap() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 @pytest.fixture

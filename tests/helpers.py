@@ -1,6 +1,19 @@
 """Helpers shared by the test modules (importable: conftest.py is not)."""
+import os
 import shutil
 import sys
+
+
+def reap() -> None:
+    """Collect exited children: pytest is a child subreaper, so orphaned container processes
+    (an init after its setup child exits, a detached exec) become its children, as with a shim."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def hull_oci_cmd() -> list:
@@ -9,3 +22,51 @@ def hull_oci_cmd() -> list:
     if path:
         return [path]
     return [sys.executable, "-m", "runtime.cli.oci"]
+
+
+class ConsoleSocket:
+    """The listening end of --console-socket: accepts one connection in a thread and keeps the pty
+    master it carries (SCM_RIGHTS), as conmon and containerd's shim do."""
+
+    def __init__(self, path: str):
+        import socket
+        import threading
+        self.path, self.name, self.fd = path, None, None
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(path)
+        self.server.listen(1)
+        self.thread = threading.Thread(target=self._receive, daemon=True)
+        self.thread.start()
+
+    def _receive(self):
+        import array
+        import socket
+        conn, _ = self.server.accept()
+        fds = array.array("i")
+        msg, anc, _, _ = conn.recvmsg(1024, socket.CMSG_SPACE(fds.itemsize))
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[:fds.itemsize])
+        self.name, self.fd = msg.decode(), fds[0]
+        conn.close()
+
+    def wait(self, timeout=10) -> "ConsoleSocket":
+        self.thread.join(timeout)
+        self.server.close()
+        assert self.fd is not None, "no pty master arrived on the console socket"
+        return self
+
+    def read_all(self) -> str:
+        """Everything the process writes to its terminal until it closes it."""
+        import os
+        out = b""
+        while True:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(self.fd)
+        return out.decode().replace("\r", "")

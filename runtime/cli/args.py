@@ -63,6 +63,10 @@ def _parse_flags(argv: list, flags: list, out: dict, stop_at_positional: bool) -
                 if i >= len(argv):
                     raise InvalidArgument(f"flag needs an argument: {arg}")
                 value = argv[i]
+            if isinstance(f.kind, type) and issubclass(f.kind, list):  # repeatable: collect every value
+                out[f.key] = (out[f.key] or []) + [value]
+                i += 1
+                continue
             try:
                 out[f.key] = f.kind(value)
             except ValueError:

@@ -77,6 +77,10 @@ _UPDATE_FLAGS = [
     Flag("blkio-weight", value=True, kind=int, help="block IO weight, 10..1000"),
     Flag("l3-cache-schema", value=True), Flag("mem-bw-schema", value=True),
 ]
+class _append(list):
+    """Repeatable flag values: each occurrence adds one (see args.py)."""
+
+
 VERB_TABLE = {v.name: v for v in [
     Verb("create", "create a container; its init waits for start", _CREATE_FLAGS, ["id"]),
     Verb("start", "start a created container", [], ["id"]),
@@ -96,6 +100,21 @@ VERB_TABLE = {v.name: v for v in [
     Verb("events", "print stats as JSON every --interval, and OOM events; ends when the container stops",
          [Flag("stats", help="print the stats once and exit"),
           Flag("interval", value=True, default="5s", help="how often (default 5s)")], ["id"]),
+    Verb("exec", "run another process in a running container (exec ID CMD..., or --process FILE)", [
+        Flag("process", "p", value=True, help="an OCI process JSON file (instead of CMD...)"),
+        Flag("tty", "t", help="give the process a terminal"),
+        Flag("console-socket", value=True, help="unix socket to send the pty master to"),
+        Flag("detach", "d", help="return once the process runs"),
+        Flag("pid-file", value=True, help="write the process's host PID here"),
+        Flag("cwd", value=True, help="working directory in the container"),
+        Flag("env", "e", value=True, kind=_append, help="KEY=VALUE (repeatable)"),
+        Flag("user", "u", value=True, help="UID[:GID]"),
+        Flag("additional-gids", "g", value=True, kind=_append, help="GID (repeatable)"),
+        Flag("cap", "c", value=True, kind=_append, help="add a capability (repeatable)"),
+        Flag("no-new-privs", help="set no_new_privs"),
+        Flag("preserve-fds", value=True, default=0, kind=int), Flag("process-label", value=True),
+        Flag("apparmor", value=True), Flag("cgroup", value=True), Flag("ignore-paused"),
+    ], ["id"], rest=True),
     Verb("features", "print what this runtime supports, as JSON (OCI features.md)", [], []),
     Verb("spec", "write a default config.json", [Flag("bundle", "b", value=True, default=".", help="where"),
                                                  Flag("rootless")]),
@@ -275,6 +294,18 @@ def cmd_events(args):
     control.events(_store(args), args.id, control.parse_duration(args.interval), args.stats)
 
 
+def cmd_exec(args):
+    from runtime.container import execute, spec as spec_mod
+    store = _store(args)
+    if args.process:
+        raw = execute.load_process(args.process)
+    else:
+        config = spec_mod.load(store.get(args.id).record["bundle"]).raw
+        raw = execute.process_from_args(config, args.command, args.tty, args.cwd, args.env or [], args.user,
+                                        args.additional_gids or [], args.cap or [], args.no_new_privs)
+    return execute.execute(store, args.id, raw, args.detach, args.pid_file, args.console_socket)
+
+
 def cmd_features(args):
     from runtime.container.features import features
     print(json.dumps(features(), indent=2))
@@ -282,7 +313,8 @@ def cmd_features(args):
 
 VERBS = {"create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state, "kill": cmd_kill,
          "delete": cmd_delete, "list": cmd_list, "spec": cmd_spec, "update": cmd_update, "pause": cmd_pause,
-         "resume": cmd_resume, "ps": cmd_ps, "events": cmd_events, "features": cmd_features}
+         "resume": cmd_resume, "ps": cmd_ps, "events": cmd_events, "features": cmd_features,
+         "exec": cmd_exec}
 
 if __name__ == "__main__":
     sys.exit(main())

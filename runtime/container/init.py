@@ -184,18 +184,7 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
         try:
             state["status"] = "created"
             hooks.run("startContainer", spec.hooks.get("startContainer"), state)
-            if filter_ is not None and not p.no_new_privileges:
-                seccomp.load(filter_)  # without no_new_privs it needs CAP_SYS_ADMIN: load before dropping it
-            lsm.set_exec_labels(p)
-            if p.capabilities is not None:
-                caps.before_user_switch(p.capabilities)
-            _switch_user(p.user)
-            if p.capabilities is not None:
-                caps.after_user_switch(p.capabilities)
-            if p.no_new_privileges:
-                caps.set_no_new_privs()
-                if filter_ is not None:
-                    seccomp.load(filter_)  # the last step: the runtime's own syscalls are not filtered
+            become(p, filter_)
             os.write(fifo, b"0")
             trace.note(f"execve({path!r}, {p.args!r})")
             os.execve(path, p.args, env)
@@ -210,6 +199,24 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
         os._exit(1)
 
 
+def become(p, filter_) -> None:
+    """Turn into the container's process, in runc's order: labels, capabilities around the
+    uid/gid switch, no_new_privs, and seccomp last (or before dropping CAP_SYS_ADMIN when
+    no_new_privs is off, since loading a filter then needs it). Used by the init and by exec."""
+    if filter_ is not None and not p.no_new_privileges:
+        seccomp.load(filter_)
+    lsm.set_exec_labels(p)
+    if p.capabilities is not None:
+        caps.before_user_switch(p.capabilities)
+    _switch_user(p.user)
+    if p.capabilities is not None:
+        caps.after_user_switch(p.capabilities)
+    if p.no_new_privileges:
+        caps.set_no_new_privs()
+        if filter_ is not None:
+            seccomp.load(filter_)  # the runtime's own syscalls before this are not filtered
+
+
 def _preload(spec) -> None:
     """Import now what is needed after pivot_root: from then on imports would search the container."""
     if spec.process.terminal:
@@ -222,12 +229,15 @@ def _preload(spec) -> None:
         seccomp._libseccomp()  # likewise libseccomp.so.2
 
 
-def _setup_console(p, console_sock) -> None:
+def _setup_console(p, console_sock, bind: bool = True) -> None:
+    """A pty from the container's devpts: the slave becomes our stdio and controlling terminal,
+    the master goes to the console socket. The init also binds it at /dev/console."""
     from runtime.linux import tty
     master, slave, name = tty.open_pty()
     if p.console_size:
         tty.set_winsize(slave, *p.console_size)
-    rootfs.bind_console(name)
+    if bind:
+        rootfs.bind_console(name)
     tty.send_fd(console_sock, master, name)
     os.close(master)
     console_sock.close()

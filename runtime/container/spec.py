@@ -163,6 +163,16 @@ def _parse_process(p: dict) -> Process:
                    selinux_label=_get(p, "selinuxLabel", str, w, default=""))
 
 
+def parse_process(raw) -> Process:
+    """An OCI process object on its own (exec --process)."""
+    if not isinstance(raw, dict):
+        raise InvalidSpec("process must be a JSON object")
+    p = _parse_process(raw)
+    if not p.args:
+        raise InvalidSpec("process.args must name the program to run")
+    return p
+
+
 def _parse_capabilities(raw) -> dict | None:
     """{set: [names]} for the five sets; unknown names are an error (runc accepts them silently)."""
     if raw is None:

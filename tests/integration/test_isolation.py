@@ -1,13 +1,10 @@
 """What the container sees: namespaces, hostname, mounts, masked/readonly paths, user, env, cwd, console."""
-import array
 import json
 import os
-import socket
-import threading
 
 import pytest
 
-from helpers import hull_oci_cmd
+from helpers import ConsoleSocket, hull_oci_cmd
 
 pytestmark = pytest.mark.root
 
@@ -147,43 +144,15 @@ def test_rlimit_above_host_hard_limit_is_a_clear_error(oci, bundle):
 
 
 def test_console_socket_receives_the_pty_master(oci, bundle, tmp_path):
-    sock_path = str(tmp_path / "console.sock")
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(sock_path)
-    server.listen(1)
-    got = {}
-
-    def receive():
-        conn, _ = server.accept()
-        fds = array.array("i")
-        msg, anc, _, _ = conn.recvmsg(1024, socket.CMSG_SPACE(fds.itemsize))
-        for level, kind, data in anc:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(data[:fds.itemsize])
-        got["name"], got["fd"] = msg.decode(), fds[0]
-        conn.close()
-
-    t = threading.Thread(target=receive)
-    t.start()
+    console = ConsoleSocket(str(tmp_path / "console.sock"))
     bundle.config["process"]["terminal"] = True
     bundle.config["process"]["consoleSize"] = {"height": 30, "width": 100}
     bundle.args("sh", "-c", "tty; stty size; ls -l /dev/console | cut -c1")
-    oci("create", "-b", bundle.save(), "--console-socket", sock_path, "con1", check=True)
-    t.join(5)
-    server.close()
-    assert got["name"].startswith("/dev/pts/")
+    oci("create", "-b", bundle.save(), "--console-socket", console.path, "con1", check=True)
+    console.wait()
+    assert console.name.startswith("/dev/pts/")
     oci("start", "con1", check=True)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(got["fd"], 4096)
-        except OSError:  # EIO: the container closed its side
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(got["fd"])
-    lines = out.decode().replace("\r", "").split("\n")
+    lines = console.read_all().split("\n")
     assert lines[:3] == ["/dev/pts/0", "30 100", "c"]
     oci("delete", "--force", "con1", check=True)
 

@@ -1,0 +1,187 @@
+"""`hull-oci exec`: start one more process in a running container.
+
+    runtime --fork--> joiner: enters the container's cgroup, setns() into each of the init's
+                      namespaces (user first, mount last), forks, reports the PID, exits
+                      --fork--> the process: (pid namespace applies to children) console,
+                               cwd, rlimits, capabilities/user/no_new_privs/seccomp as the init
+                               does them (init.become), execve
+
+A close-on-exec pipe carries any error from the process back to the runtime: EOF without a
+message means execve happened. The joiner is not dumpable, so nothing in the container can open
+its /proc entries while the runtime's interpreter runs inside the namespaces.
+"""
+import json
+import os
+import signal
+
+from runtime import trace
+from runtime.container import init, spec as spec_mod
+from runtime.container.state import Store, write_atomic
+from runtime.errors import Conflict, ExecFailed, InvalidArgument, InvalidSpec
+from runtime.linux import libc, namespaces, proc, seccomp
+
+
+def process_from_args(config: dict, command: list, tty: bool, cwd: str | None, env: list, user: str | None,
+                      additional_gids: list, caps: list, no_new_privs: bool) -> dict:
+    """runc's plain form (`exec ID CMD...`): the container's own process with these changes."""
+    if not command:
+        raise InvalidArgument("exec: give a command, or --process FILE")
+    p = json.loads(json.dumps(config.get("process") or {}))
+    p["args"] = list(command)
+    p["terminal"] = tty
+    if cwd:
+        p["cwd"] = cwd
+    p["env"] = list(p.get("env") or []) + list(env)
+    if user:
+        uid, _, gid = user.partition(":")
+        try:
+            p["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+        except ValueError:
+            raise InvalidArgument(f"exec: --user {user!r}: use UID[:GID] (numbers)") from None
+    if additional_gids:
+        p.setdefault("user", {})["additionalGids"] = [int(g) for g in additional_gids]
+    if caps:
+        c = p.setdefault("capabilities", {})
+        for key in ("bounding", "effective", "permitted", "ambient" if p.get("user", {}).get("uid") else None):
+            if key:
+                c[key] = sorted(set(c.get(key, [])) | set(caps))
+    if no_new_privs:
+        p["noNewPrivileges"] = True
+    return p
+
+
+def execute(store: Store, cid: str, raw_process: dict, detach: bool = False, pid_file: str | None = None,
+            console_socket: str | None = None) -> int:
+    """Run the process in the container. Detached: return 0 once it runs. Else: its exit code."""
+    c = store.get(cid)
+    status = c.status()
+    if status != "running":
+        raise Conflict(f"cannot exec in container {cid!r}: it is {status}, not running")
+    config = spec_mod.load(c.record["bundle"])
+    p = spec_mod.parse_process(raw_process)
+    if p.terminal and not console_socket and detach:
+        raise InvalidArgument("exec --tty --detach needs --console-socket to receive the pty master")
+    filter_ = seccomp.build(config.seccomp) if config.seccomp else None
+    ours = theirs = pty_master = None
+    if not detach:
+        libc.set_child_subreaper()  # the process is our grandchild: adopt it to wait for it
+    if p.terminal:
+        from runtime.linux import tty
+        if console_socket:
+            theirs = tty.connect_console_socket(console_socket)
+        else:
+            import socket
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    init_pid = c.pid
+    paths = {ns: f"/proc/{init_pid}/ns/{namespaces.PROC_NAMES[ns]}" for ns in namespaces.JOIN_ORDER
+             if os.path.exists(f"/proc/{init_pid}/ns/{namespaces.PROC_NAMES[ns]}")}
+    pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    joiner = os.fork()
+    if joiner == 0:
+        os.close(pid_r)
+        os.close(err_r)
+        _joiner(c, p, paths, filter_, theirs, pid_w, err_w)  # never returns
+    os.close(pid_w)
+    os.close(err_w)
+    if theirs is not None:
+        theirs.close()
+    try:
+        data = _read_all(pid_r)
+        os.waitpid(joiner, 0)
+        error = _read_all(err_r).decode(errors="replace").strip()
+        if error or not data:
+            if data and not detach:
+                os.waitpid(int(data), 0)  # it is our child (we are its subreaper): reap it
+            raise ExecFailed(error or "exec: the process could not be started")
+        pid = int(data)
+        if pid_file:
+            write_atomic(pid_file, str(pid))
+        if ours is not None:
+            from runtime.linux import tty
+            pty_master = tty.recv_fd(ours)
+        if detach:
+            return 0
+        from runtime.container.lifecycle import _forward_signals, _wait
+        forward = _forward_signals(pid)
+        try:
+            return proc.exit_code(_wait(pid, pty_master))
+        finally:
+            for s, old in forward.items():
+                signal.signal(s, old)
+    finally:
+        os.close(pid_r)
+        os.close(err_r)
+        if ours is not None:
+            ours.close()
+        if pty_master is not None:
+            os.close(pty_master)
+
+
+def _read_all(fd: int) -> bytes:
+    data = b""
+    while chunk := os.read(fd, 4096):
+        data += chunk
+    return data
+
+
+def _joiner(c, p, paths, filter_, console_sock, pid_w, err_w) -> None:
+    try:
+        libc.set_dumpable(False)
+        keep = {pid_w, err_w} | ({console_sock.fileno()} if console_sock is not None else set())
+        init.close_fds_except(keep)
+        if p.capabilities is not None or p.no_new_privileges:
+            import _prctl  # noqa: F401  (C extensions must load before we enter the container's mounts)
+        if p.terminal:
+            import runtime.linux.tty  # noqa: F401
+        cgroup = c.cgroup()
+        if cgroup is not None and cgroup.exists():
+            cgroup.enter()
+        fds = {ns: os.open(path, os.O_RDONLY | os.O_CLOEXEC) for ns, path in paths.items()}
+        for ns in namespaces.JOIN_ORDER:  # user first, mount last (it changes what /proc is)
+            if ns not in fds:
+                continue
+            if proc.namespace_id("self", namespaces.PROC_NAMES[ns]) != os.readlink(paths[ns]):
+                libc.setns(fds[ns], namespaces.FLAGS[ns], f"{ns} of the container")
+            os.close(fds[ns])
+        pid = os.fork()
+        if pid == 0:
+            _process(p, filter_, console_sock, err_w)  # never returns
+        os.write(pid_w, str(pid).encode())
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001 - the runtime must hear of every failure
+        os.write(err_w, init._describe(e).encode())
+        os._exit(1)
+
+
+def _process(p, filter_, console_sock, err_w) -> None:
+    try:
+        os.setsid()
+        if p.terminal:
+            init._setup_console(p, console_sock, bind=False)
+        init._apply_rlimits(p.rlimits)
+        env = dict(e.split("=", 1) for e in p.env)
+        os.chdir(p.cwd)
+        path = init.find_executable(p.args[0], env.get("PATH", init.DEFAULT_PATH))
+        init._refuse_runtime_binary(path)
+        init.become(p, filter_)
+        trace.note(f"execve({path!r}, {p.args!r})")
+        os.execve(path, p.args, env)
+    except BaseException as e:  # noqa: BLE001
+        try:
+            os.write(err_w, init._describe(e).encode())
+        finally:
+            os._exit(127)
+
+
+def load_process(path: str) -> dict:
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except OSError as e:
+        raise InvalidArgument(f"--process {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise InvalidSpec(f"--process {path}: not valid JSON: {e}") from None
+    if not isinstance(raw, dict):
+        raise InvalidSpec(f"--process {path}: expected an OCI process object")
+    return raw
