@@ -18,6 +18,7 @@ import signal
 import time
 
 from runtime import trace
+from runtime.cgroups import resources
 from runtime.errors import CgroupError
 
 PARENT = "/hull"  # containers without a cgroupsPath, and relative paths, live below it
@@ -89,6 +90,21 @@ def write_all(writes: list) -> None:
             raise refused(f.path, value, e) from None
         if old and "\n" not in old:
             done.append((f, old))
+
+
+def check_cpuset(cpu: dict, available_file) -> None:
+    """Refuse cpu.cpus/mems naming CPUs or memory nodes the host does not have, before anything
+    is written. available_file(key) is the file listing what there is ("0-1")."""
+    for key in ("cpus", "mems"):
+        if key not in cpu:
+            continue
+        try:
+            have = read(available_file(key)).strip()
+        except FileNotFoundError:
+            continue  # no cpuset controller: apply() notes that
+        extra = resources.parse_set(cpu[key]) - resources.parse_set(have)
+        if extra:
+            raise CgroupError(f"cpuset {key} {sorted(extra)} do not exist on this host (available: {have})")
 
 
 def keyed(text: str) -> dict:

@@ -120,7 +120,8 @@ class Manager(base.Manager):
             else:
                 notes.append("linux.resources.devices ignored: no devices cgroup on this host")
         if files:
-            self._check_cpuset(res.get("cpu", {}))
+            if "cpuset" in self.mounts:
+                base.check_cpuset(res.get("cpu", {}), lambda key: os.path.join(self.mounts["cpuset"], f"cpuset.{key}"))
             controllers = {}
             for ctrl, name, value in files:
                 if ctrl not in self.dirs:
@@ -152,16 +153,6 @@ class Manager(base.Manager):
             writes = list(writes)
             writes.insert(i, writes.pop(j))
         return writes
-
-    def _check_cpuset(self, cpu: dict) -> None:
-        mount = self.mounts.get("cpuset")
-        for key in ("cpus", "mems"):
-            if key not in cpu or not mount:
-                continue
-            have_text = base.read(os.path.join(mount, f"cpuset.{key}")).strip()
-            extra = resources.parse_set(cpu[key]) - resources.parse_set(have_text)
-            if extra:
-                raise CgroupError(f"cpuset {key} {sorted(extra)} do not exist on this host (available: {have_text})")
 
     # -- freezer, processes ---------------------------------------------------------------------------
     def _freezer_state(self) -> str:
@@ -209,11 +200,13 @@ class Manager(base.Manager):
             return 0
 
     def stats(self) -> dict:
+        controllers = {c: self._controller(c) for c in ("cpu", "cpuacct", "memory") if c in self.dirs}
+
         def get(ctrl, attr, default=0):
-            if ctrl not in self.dirs:
+            if ctrl not in controllers:
                 return default
             try:
-                v = getattr(self._controller(ctrl), attr)
+                v = getattr(controllers[ctrl], attr)
             except (OSError, ValueError):
                 return default
             return default if v is None else v

@@ -74,7 +74,7 @@ class Manager(base.Manager):
     # -- limits -------------------------------------------------------------------------------------
     def apply(self, res: dict) -> list:
         files, notes = resources.to_v2(res)
-        self._check_cpuset(res.get("cpu", {}))
+        base.check_cpuset(res.get("cpu", {}), lambda key: os.path.join(self.root, f"cpuset.{key}.effective"))
         writes = []
         for name, value in files:
             path = self._file(name)
@@ -111,19 +111,6 @@ class Manager(base.Manager):
         finally:
             os.close(prog)  # the attachment keeps the program alive until the cgroup goes
         return []
-
-    def _check_cpuset(self, cpu: dict) -> None:
-        for key in ("cpus", "mems"):
-            if key not in cpu:
-                continue
-            try:
-                have = resources.parse_set(base.read(os.path.join(self.root, f"cpuset.{key}.effective")))
-            except (OSError, ValueError):
-                continue
-            extra = resources.parse_set(cpu[key]) - have
-            if extra:
-                raise CgroupError(f"cpuset {key} {sorted(extra)} do not exist on this host "
-                                  f"(available: {base.read(os.path.join(self.root, f'cpuset.{key}.effective')).strip()})")
 
     # -- freezer, processes ---------------------------------------------------------------------------
     def freeze(self) -> None:
@@ -174,6 +161,7 @@ class Manager(base.Manager):
         cpu = self._keyed("cpu.stat")
         events = self._keyed("memory.events")
         limit = self._int("memory.max") or resources.INT64_MAX
+        mem_stat = self._keyed("memory.stat")
         return {
             "cpu": {
                 "usage": {"total": cpu.get("usage_usec", 0) * 1000, "kernel": cpu.get("system_usec", 0) * 1000,
@@ -182,13 +170,13 @@ class Manager(base.Manager):
                                "throttledTime": cpu.get("throttled_usec", 0) * 1000},
             },
             "memory": {
-                "cache": self._keyed("memory.stat").get("file", 0),
+                "cache": mem_stat.get("file", 0),
                 "usage": {"usage": self._int("memory.current"), "max": self._int("memory.peak"),
                           "limit": limit, "failcnt": events.get("max", 0)},
                 "swap": {"usage": self._int("memory.swap.current"),
                          "limit": self._int("memory.swap.max") or resources.INT64_MAX},
                 "oomKill": events.get("oom_kill", 0),
-                "raw": self._keyed("memory.stat"),
+                "raw": mem_stat,
             },
             "pids": {"current": self._int("pids.current"), "limit": self._int("pids.max")},
         }

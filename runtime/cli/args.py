@@ -9,8 +9,9 @@ from runtime.errors import InvalidArgument
 
 class Flag:
     def __init__(self, name: str, short: str = "", value: bool = False, default=None, help: str = "",
-                 kind=str):
-        self.name, self.short, self.value, self.help, self.kind = name, short, value, help, kind
+                 kind=str, many: bool = False):
+        """many: the flag may repeat; its value is the list of every occurrence (None if absent)."""
+        self.name, self.short, self.value, self.help, self.kind, self.many = name, short, value, help, kind, many
         self.default = default if value else False
 
     @property
@@ -63,12 +64,8 @@ def _parse_flags(argv: list, flags: list, out: dict, stop_at_positional: bool) -
                 if i >= len(argv):
                     raise InvalidArgument(f"flag needs an argument: {arg}")
                 value = argv[i]
-            if isinstance(f.kind, type) and issubclass(f.kind, list):  # repeatable: collect every value
-                out[f.key] = (out[f.key] or []) + [value]
-                i += 1
-                continue
             try:
-                out[f.key] = f.kind(value)
+                out[f.key] = (out[f.key] or []) + [f.kind(value)] if f.many else f.kind(value)
             except ValueError:
                 raise InvalidArgument(f"invalid value {value!r} for flag {arg}") from None
         else:

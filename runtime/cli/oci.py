@@ -77,10 +77,6 @@ _UPDATE_FLAGS = [
     Flag("blkio-weight", value=True, kind=int, help="block IO weight, 10..1000"),
     Flag("l3-cache-schema", value=True), Flag("mem-bw-schema", value=True),
 ]
-class _append(list):
-    """Repeatable flag values: each occurrence adds one (see args.py)."""
-
-
 VERB_TABLE = {v.name: v for v in [
     Verb("create", "create a container; its init waits for start", _CREATE_FLAGS, ["id"]),
     Verb("start", "start a created container", [], ["id"]),
@@ -107,10 +103,10 @@ VERB_TABLE = {v.name: v for v in [
         Flag("detach", "d", help="return once the process runs"),
         Flag("pid-file", value=True, help="write the process's host PID here"),
         Flag("cwd", value=True, help="working directory in the container"),
-        Flag("env", "e", value=True, kind=_append, help="KEY=VALUE (repeatable)"),
+        Flag("env", "e", value=True, many=True, help="KEY=VALUE (repeatable)"),
         Flag("user", "u", value=True, help="UID[:GID]"),
-        Flag("additional-gids", "g", value=True, kind=_append, help="GID (repeatable)"),
-        Flag("cap", "c", value=True, kind=_append, help="add a capability (repeatable)"),
+        Flag("additional-gids", "g", value=True, many=True, help="GID (repeatable)"),
+        Flag("cap", "c", value=True, many=True, help="add a capability (repeatable)"),
         Flag("no-new-privs", help="set no_new_privs"),
         Flag("preserve-fds", value=True, default=0, kind=int), Flag("process-label", value=True),
         Flag("apparmor", value=True), Flag("cgroup", value=True), Flag("ignore-paused"),
@@ -235,17 +231,7 @@ def _update_resources(args) -> dict:
     """-r JSON (docker: `-r -` on stdin) and/or flags, as an OCI resources object."""
     from runtime.cgroups.resources import parse_bytes
     from runtime.errors import InvalidArgument
-    raw = {}
-    if args.resources:
-        try:
-            text = sys.stdin.read() if args.resources == "-" else open(args.resources).read()
-            raw = json.loads(text)
-        except OSError as e:
-            raise InvalidArgument(f"--resources {args.resources}: {e.strerror}") from None
-        except ValueError as e:
-            raise InvalidArgument(f"--resources: not valid JSON: {e}") from None
-        if not isinstance(raw, dict):
-            raise InvalidArgument("--resources: expected a JSON object of linux.resources")
+    raw = _json_object("resources", args.resources, "linux.resources") if args.resources else {}
     memory = {k: parse_bytes(v, f) for k, f, v in (("limit", "memory", args.memory),
                                                    ("swap", "memory-swap", args.memory_swap),
                                                    ("reservation", "memory-reservation", args.memory_reservation),
@@ -294,16 +280,27 @@ def cmd_events(args):
     control.events(_store(args), args.id, control.parse_duration(args.interval), args.stats)
 
 
+def _json_object(flag: str, path: str, what: str) -> dict:
+    """--FLAG FILE (or - for stdin) holding one JSON object."""
+    from runtime.errors import InvalidArgument
+    try:
+        text = sys.stdin.read() if path == "-" else open(path).read()
+        raw = json.loads(text)
+    except OSError as e:
+        raise InvalidArgument(f"--{flag} {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise InvalidArgument(f"--{flag} {path}: not valid JSON: {e}") from None
+    if not isinstance(raw, dict):
+        raise InvalidArgument(f"--{flag} {path}: expected a JSON object of {what}")
+    return raw
+
+
 def cmd_exec(args):
-    from runtime.container import execute, spec as spec_mod
-    store = _store(args)
-    if args.process:
-        raw = execute.load_process(args.process)
-    else:
-        config = spec_mod.load(store.get(args.id).record["bundle"]).raw
-        raw = execute.process_from_args(config, args.command, args.tty, args.cwd, args.env or [], args.user,
-                                        args.additional_gids or [], args.cap or [], args.no_new_privs)
-    return execute.execute(store, args.id, raw, args.detach, args.pid_file, args.console_socket)
+    from runtime.container import execute
+    raw = _json_object("process", args.process, "an OCI process") if args.process else None
+    plain = dict(command=args.command, tty=args.tty, cwd=args.cwd, env=args.env or [], user=args.user,
+                 additional_gids=args.additional_gids or [], caps=args.cap or [], no_new_privs=args.no_new_privs)
+    return execute.execute(_store(args), args.id, raw, plain, args.detach, args.pid_file, args.console_socket)
 
 
 def cmd_features(args):

@@ -81,11 +81,6 @@ def ps_table(pid_list: list, ps_args: list) -> str:
     return "\n".join([lines[0], *kept]) + "\n"
 
 
-def stats(store: Store, cid: str) -> dict:
-    c = store.get(cid)
-    return {"type": "stats", "id": cid, "data": _cgroup(c).stats()}
-
-
 def parse_duration(text: str) -> float:
     """Go durations as runc takes them: 5s, 500ms, 1m, 1.5s."""
     units = (("ms", 0.001), ("us", 1e-6), ("s", 1), ("m", 60), ("h", 3600))
@@ -106,21 +101,25 @@ def events(store: Store, cid: str, interval: float, once: bool, out=sys.stdout) 
     in the container. Ends when the container has stopped."""
     c = store.get(cid)
     cgroup = _cgroup(c)
+
+    def emit(kind: str, **data) -> None:
+        out.write(json.dumps({"type": kind, "id": cid, **data}) + "\n")
+        out.flush()
+
     if once:
-        out.write(json.dumps(stats(store, cid)) + "\n")
+        emit("stats", data=cgroup.stats())
         return
     ooms = cgroup.oom_kills()
     next_stats = 0.0
     while True:
         now = time.monotonic()
         if now >= next_stats:
-            out.write(json.dumps({"type": "stats", "id": cid, "data": cgroup.stats()}) + "\n")
+            emit("stats", data=cgroup.stats())
             next_stats = now + interval
         n = cgroup.oom_kills()
         if n > ooms:
-            out.write(json.dumps({"type": "oom", "id": cid}) + "\n")
+            emit("oom")
             ooms = n
-        out.flush()
         if c.status() == "stopped":
             return
         time.sleep(min(0.2, interval))

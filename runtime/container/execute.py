@@ -10,14 +10,14 @@ A close-on-exec pipe carries any error from the process back to the runtime: EOF
 message means execve happened. The joiner is not dumpable, so nothing in the container can open
 its /proc entries while the runtime's interpreter runs inside the namespaces.
 """
-import json
+import copy
 import os
 import signal
 
 from runtime import trace
 from runtime.container import init, spec as spec_mod
 from runtime.container.state import Store, write_atomic
-from runtime.errors import Conflict, ExecFailed, InvalidArgument, InvalidSpec
+from runtime.errors import Conflict, ExecFailed, InvalidArgument
 from runtime.linux import libc, namespaces, proc, seccomp
 
 
@@ -26,7 +26,7 @@ def process_from_args(config: dict, command: list, tty: bool, cwd: str | None, e
     """runc's plain form (`exec ID CMD...`): the container's own process with these changes."""
     if not command:
         raise InvalidArgument("exec: give a command, or --process FILE")
-    p = json.loads(json.dumps(config.get("process") or {}))
+    p = copy.deepcopy(config.get("process") or {})
     p["args"] = list(command)
     p["terminal"] = tty
     if cwd:
@@ -42,23 +42,26 @@ def process_from_args(config: dict, command: list, tty: bool, cwd: str | None, e
         p.setdefault("user", {})["additionalGids"] = [int(g) for g in additional_gids]
     if caps:
         c = p.setdefault("capabilities", {})
-        for key in ("bounding", "effective", "permitted", "ambient" if p.get("user", {}).get("uid") else None):
-            if key:
-                c[key] = sorted(set(c.get(key, [])) | set(caps))
+        keys = ["bounding", "effective", "permitted"]
+        if p.get("user", {}).get("uid"):
+            keys += ["inheritable", "ambient"]  # a non-root user keeps them across execve only as ambient
+        for key in keys:
+            c[key] = sorted(set(c.get(key, [])) | set(caps))
     if no_new_privs:
         p["noNewPrivileges"] = True
     return p
 
 
-def execute(store: Store, cid: str, raw_process: dict, detach: bool = False, pid_file: str | None = None,
-            console_socket: str | None = None) -> int:
-    """Run the process in the container. Detached: return 0 once it runs. Else: its exit code."""
+def execute(store: Store, cid: str, raw_process: dict | None, plain: dict | None = None, detach: bool = False,
+            pid_file: str | None = None, console_socket: str | None = None) -> int:
+    """Run the process in the container: raw_process (an OCI process object), or runc's plain
+    form (`plain`: process_from_args' keywords). Detached: return 0 once it runs. Else: its exit code."""
     c = store.get(cid)
     status = c.status()
     if status != "running":
         raise Conflict(f"cannot exec in container {cid!r}: it is {status}, not running")
     config = spec_mod.load(c.record["bundle"])
-    p = spec_mod.parse_process(raw_process)
+    p = spec_mod.parse_process(raw_process if raw_process is not None else process_from_args(config.raw, **plain))
     if p.terminal and not console_socket and detach:
         raise InvalidArgument("exec --tty --detach needs --console-socket to receive the pty master")
     filter_ = seccomp.build(config.seccomp) if config.seccomp else None
@@ -72,16 +75,14 @@ def execute(store: Store, cid: str, raw_process: dict, detach: bool = False, pid
         else:
             import socket
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    init_pid = c.pid
-    paths = {ns: f"/proc/{init_pid}/ns/{namespaces.PROC_NAMES[ns]}" for ns in namespaces.JOIN_ORDER
-             if os.path.exists(f"/proc/{init_pid}/ns/{namespaces.PROC_NAMES[ns]}")}
+    joins = namespaces.of_process(c.pid)
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     joiner = os.fork()
     if joiner == 0:
         os.close(pid_r)
         os.close(err_r)
-        _joiner(c, p, paths, filter_, theirs, pid_w, err_w)  # never returns
+        _joiner(c, p, joins, filter_, theirs, pid_w, err_w)  # never returns
     os.close(pid_w)
     os.close(err_w)
     if theirs is not None:
@@ -102,10 +103,10 @@ def execute(store: Store, cid: str, raw_process: dict, detach: bool = False, pid
             pty_master = tty.recv_fd(ours)
         if detach:
             return 0
-        from runtime.container.lifecycle import _forward_signals, _wait
-        forward = _forward_signals(pid)
+        from runtime.container.lifecycle import forward_signals, wait_for
+        forward = forward_signals(pid)
         try:
-            return proc.exit_code(_wait(pid, pty_master))
+            return proc.exit_code(wait_for(pid, pty_master))
         finally:
             for s, old in forward.items():
                 signal.signal(s, old)
@@ -125,25 +126,16 @@ def _read_all(fd: int) -> bytes:
     return data
 
 
-def _joiner(c, p, paths, filter_, console_sock, pid_w, err_w) -> None:
+def _joiner(c, p, joins, filter_, console_sock, pid_w, err_w) -> None:
     try:
         libc.set_dumpable(False)
         keep = {pid_w, err_w} | ({console_sock.fileno()} if console_sock is not None else set())
         init.close_fds_except(keep)
-        if p.capabilities is not None or p.no_new_privileges:
-            import _prctl  # noqa: F401  (C extensions must load before we enter the container's mounts)
-        if p.terminal:
-            import runtime.linux.tty  # noqa: F401
+        init.preload(p)
         cgroup = c.cgroup()
         if cgroup is not None and cgroup.exists():
             cgroup.enter()
-        fds = {ns: os.open(path, os.O_RDONLY | os.O_CLOEXEC) for ns, path in paths.items()}
-        for ns in namespaces.JOIN_ORDER:  # user first, mount last (it changes what /proc is)
-            if ns not in fds:
-                continue
-            if proc.namespace_id("self", namespaces.PROC_NAMES[ns]) != os.readlink(paths[ns]):
-                libc.setns(fds[ns], namespaces.FLAGS[ns], f"{ns} of the container")
-            os.close(fds[ns])
+        namespaces.join(namespaces.open_paths(joins))  # user first, mount last
         pid = os.fork()
         if pid == 0:
             _process(p, filter_, console_sock, err_w)  # never returns
@@ -173,15 +165,3 @@ def _process(p, filter_, console_sock, err_w) -> None:
         finally:
             os._exit(127)
 
-
-def load_process(path: str) -> dict:
-    try:
-        with open(path) as f:
-            raw = json.load(f)
-    except OSError as e:
-        raise InvalidArgument(f"--process {path}: {e.strerror}") from None
-    except ValueError as e:
-        raise InvalidSpec(f"--process {path}: not valid JSON: {e}") from None
-    if not isinstance(raw, dict):
-        raise InvalidSpec(f"--process {path}: expected an OCI process object")
-    return raw

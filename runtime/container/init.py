@@ -117,10 +117,10 @@ def _enter_user_namespace(spec, sync: Sync) -> None:
     sync.send(map_ids=True)
     if "error" in sync.recv():
         os._exit(1)
-    if userns.maps_root(spec.gid_mappings):
+    if userns.host_id(spec.gid_mappings) != -1:
         os.setresgid(0, 0, 0)
         os.setgroups([])
-    if userns.maps_root(spec.uid_mappings):
+    if userns.host_id(spec.uid_mappings) != -1:
         os.setresuid(0, 0, 0)
     libc.set_dumpable(True)  # changing uid made us non-dumpable: /proc/self would be the host root's
 
@@ -151,7 +151,7 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
         if "error" in msg:
             os._exit(1)
         state = msg["state"]
-        _preload(spec)
+        preload(spec.process, seccomp_filter=bool(spec.seccomp), hooks=bool(spec.hooks.get("startContainer")))
         os.umask(0o022)
         new_netns = any(ns.type == "network" and not ns.path for ns in spec.namespaces)
         rootfs.prepare(spec, bundle, new_netns, host_cgroups)
@@ -217,16 +217,17 @@ def become(p, filter_) -> None:
             seccomp.load(filter_)  # the runtime's own syscalls before this are not filtered
 
 
-def _preload(spec) -> None:
-    """Import now what is needed after pivot_root: from then on imports would search the container."""
-    if spec.process.terminal:
+def preload(p, seccomp_filter: bool = False, hooks: bool = False) -> None:
+    """Import now what is needed inside the container's mounts (after pivot_root, or setns for
+    exec): from then on imports and dlopen() would search the container's filesystem."""
+    if p.terminal:
         import runtime.linux.tty  # noqa: F401
-    if spec.hooks.get("startContainer"):
+    if hooks:
         import subprocess  # noqa: F401
-    if spec.process.capabilities is not None or spec.process.no_new_privileges:
-        import _prctl  # noqa: F401  (python-prctl's C extension: dlopen after pivot_root would look in the container)
-    if spec.seccomp:
-        seccomp._libseccomp()  # likewise libseccomp.so.2
+    if p.capabilities is not None or p.no_new_privileges:
+        import _prctl  # noqa: F401  (python-prctl's C extension)
+    if seccomp_filter:
+        seccomp._libseccomp()  # libseccomp.so.2
 
 
 def _setup_console(p, console_sock, bind: bool = True) -> None:

@@ -9,7 +9,7 @@ from runtime import cgroups, trace
 from runtime.container import hooks, init, spec as spec_mod
 from runtime.container.state import Container, Store, now_rfc3339, validate_id, write_atomic
 from runtime.errors import Conflict, ExecFailed, HookFailed, HullError, InvalidArgument, InvalidSpec, NotFound
-from runtime.linux import libc, lsm, proc
+from runtime.linux import libc, lsm, proc, userns
 
 ACTIVE = ("creating", "created", "running", "paused")
 
@@ -37,10 +37,8 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
     if console_socket and not terminal:
         raise InvalidArgument("--console-socket given but process.terminal is false in config.json")
     cgroup_path = cgroups.resolve_path(spec.cgroups_path, validate_id(cid))
-    if spec.uid_mappings:
-        from runtime.linux import userns
-        if not userns.enabled():
-            raise InvalidSpec("config.json asks for a user namespace, but /proc/sys/user/max_user_namespaces is 0")
+    if spec.uid_mappings and not userns.enabled():
+        raise InvalidSpec("config.json asks for a user namespace, but /proc/sys/user/max_user_namespaces is 0")
     res = _with_default_devices(spec.resources)
     c = store.new(cid)
     pidfd = cgroup = None
@@ -48,7 +46,7 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         os.mkfifo(c.fifo, 0o622)
         os.chmod(c.fifo, 0o622)  # mkfifo applied the umask; the init may not be host root
         if spec.uid_mappings:
-            os.chown(c.fifo, _host_id(spec.uid_mappings), _host_id(spec.gid_mappings))
+            os.chown(c.fifo, userns.host_id(spec.uid_mappings), userns.host_id(spec.gid_mappings))
         c.record = {"id": cid, "pid": 0, "status": "creating", "bundle": bundle, "rootfs": spec.root_path,
                     "created": now_rfc3339(), "owner": "", "annotations": spec.annotations,
                     "hooks": spec.raw.get("hooks") or {}}
@@ -95,7 +93,7 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         return c
     except BaseException:
         _kill_and_wait(pidfd)
-        if cgroup is not None and "cgroup" in c.record:
+        if "cgroup" in c.record:  # recorded once create() made it
             cgroup.destroy()
         c.destroy()
         raise
@@ -105,17 +103,8 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         c.unlock()
 
 
-def _host_id(maps: list, container_id: int = 0) -> int:
-    """The host ID that container_id maps to (-1, "unchanged", if it is not mapped)."""
-    for c, h, n in maps:
-        if c <= container_id < c + n:
-            return h + container_id - c
-    return -1
-
-
 def _map_ids(child: int, spec, sync) -> None:
     """The setup child unshared its user namespace and waits: write its uid/gid maps."""
-    from runtime.linux import userns
     try:
         userns.write_maps(child, spec.uid_mappings, spec.gid_mappings)
     except OSError as e:
@@ -239,8 +228,9 @@ def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
     if pidfd is None:
         raise Conflict("container not running")
     try:
-        if all_processes and c.record.get("cgroup"):
-            cgroups.load(c.record["cgroup"]).kill_all(sig)
+        cgroup = c.cgroup()
+        if all_processes and cgroup is not None:
+            cgroup.kill_all(sig)
         elif all_processes:
             for pid in container_pids(c):
                 try:
@@ -264,15 +254,11 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
         status = c.status()
         if status in ("running", "paused") and not force:
             raise Conflict(f"cannot delete container {cid!r} that is not stopped: {status} (use --force)")
-        cgroup = cgroups.load(c.record["cgroup"]) if c.record.get("cgroup") else None
-        if status != "stopped":
-            if cgroup is not None:
-                cgroup.kill_all(signal.SIGKILL)
-                if cgroup.frozen():
-                    cgroup.thaw()  # a frozen init dies only once thawed
-            _kill_and_wait(c.open_init())
+        cgroup = c.cgroup()
         if cgroup is not None:
-            cgroup.destroy()  # also whatever outlived the init (a shared pid namespace)
+            cgroup.destroy()  # kills whatever is in it (thawing a paused one), init or not, and waits
+        if status != "stopped":
+            _kill_and_wait(c.open_init())  # a container from before cgroups, or an init moved out
         c.destroy()
     finally:
         c.unlock()
@@ -301,10 +287,10 @@ def run(store: Store, cid: str, bundle: str, detach: bool = False, pid_file: str
         if ours is not None:
             from runtime.linux import tty
             pty_master = tty.recv_fd(ours)
-        forward = _forward_signals(c.pid)
+        forward = forward_signals(c.pid)
         try:
             start(store, cid)
-            status = _wait(c.pid, pty_master)
+            status = wait_for(c.pid, pty_master)
         finally:
             for s, old in forward.items():
                 signal.signal(s, old)
@@ -319,7 +305,7 @@ def run(store: Store, cid: str, bundle: str, detach: bool = False, pid_file: str
             delete(store, cid, force=True)
 
 
-def _forward_signals(pid: int) -> dict:
+def forward_signals(pid: int) -> dict:
     def forward(sig, _frame):
         try:
             os.kill(pid, sig)
@@ -332,7 +318,7 @@ def _forward_signals(pid: int) -> dict:
     return saved
 
 
-def _wait(pid: int, pty_master: int | None) -> int:
+def wait_for(pid: int, pty_master: int | None) -> int:
     """waitpid the init (it is our child through the subreaper); proxy the pty meanwhile."""
     if pty_master is not None:
         import threading

@@ -8,6 +8,8 @@ prctl.py wrapper spends ~1.4 ms at import building name tables we do not need (s
 Note for root containers: at execve a uid-0 process gets permitted = bounding set (the kernel treats
 every file as fully capable for root), so the bounding set is what root in the container ends with.
 """
+import functools
+
 from runtime import trace
 
 # capability(7) numbers are the index; fixed by the kernel ABI
@@ -23,6 +25,7 @@ NUMBER = {name: i for i, name in enumerate(NAMES)}
 SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
 
 
+@functools.cache
 def last_cap() -> int:
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:

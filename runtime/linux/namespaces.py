@@ -30,6 +30,21 @@ def open_paths(namespaces) -> list:
     return opened
 
 
+def of_process(pid: int) -> list:
+    """The namespaces of process `pid` that we are not in already, as objects with .type and
+    .path for open_paths() (setns into our own user namespace would fail with EINVAL)."""
+    from types import SimpleNamespace
+    out = []
+    for kind in JOIN_ORDER:
+        path = f"/proc/{pid}/ns/{PROC_NAMES[kind]}"
+        try:
+            if os.readlink(path) != os.readlink(f"/proc/self/ns/{PROC_NAMES[kind]}"):
+                out.append(SimpleNamespace(type=kind, path=path))
+        except FileNotFoundError:
+            pass  # a namespace type this kernel does not have
+    return out
+
+
 def join(opened: list) -> None:
     for kind, fd, path in opened:
         libc.setns(fd, FLAGS[kind], what=path)

@@ -8,6 +8,7 @@ Syscall names this libseccomp or architecture does not know are skipped, as runc
 like docker's list syscalls of every kernel and arch.
 """
 import ctypes
+import os
 
 from runtime import trace
 
@@ -145,19 +146,14 @@ def build(f: dict):
                 continue
             rc = lib.seccomp_rule_add_array(ctx, action, nr, len(args), cmps)
             if rc < 0:
-                raise OSError(-rc, f"seccomp rule for {name}: {_strerror(-rc)}")
+                raise OSError(-rc, f"seccomp rule for {name}: {os.strerror(-rc)}")
     if skipped:
         trace.note(f"seccomp: skipped syscalls unknown here: {' '.join(sorted(set(skipped)))}")
     return ctx
-
-
-def _strerror(n: int) -> str:
-    import os
-    return os.strerror(n)
 
 
 def load(ctx) -> None:
     """Install the filter in this process (needs no_new_privs or CAP_SYS_ADMIN)."""
     rc = _libseccomp().seccomp_load(ctx)
     if rc < 0:
-        raise OSError(-rc, f"seccomp_load: {_strerror(-rc)}")
+        raise OSError(-rc, f"seccomp_load: {os.strerror(-rc)}")

@@ -33,5 +33,9 @@ def write_maps(pid: int, uid_maps: list, gid_maps: list) -> None:
         trace.note(f"{name} of {pid}: {text.strip()!r}")
 
 
-def maps_root(maps: list) -> bool:
-    return any(c == 0 for c, _, _ in maps)
+def host_id(maps: list, container_id: int = 0) -> int:
+    """The host ID that container_id maps to; -1 ("leave unchanged" to chown) if it is not mapped."""
+    for c, h, n in maps:
+        if c <= container_id < c + n:
+            return h + container_id - c
+    return -1
