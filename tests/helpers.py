@@ -70,3 +70,10 @@ class ConsoleSocket:
             out += chunk
         os.close(self.fd)
         return out.decode().replace("\r", "")
+
+
+def create_refused(oci, bundle, words: str) -> None:
+    """`create` of this bundle fails with exit 1, says `words`, and leaves no container."""
+    p = oci("create", "--bundle", bundle.save(), "bad")
+    assert p.returncode == 1 and words in p.stderr, p.stderr
+    assert oci("list", "-q").stdout == ""

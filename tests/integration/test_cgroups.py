@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from helpers import create_refused
 from runtime import cgroups
 
 pytestmark = pytest.mark.root
@@ -270,9 +271,7 @@ def test_bad_limits_fail_create_and_leave_nothing(oci, bundle, resources, path, 
     bundle.config["linux"]["resources"].update(resources)
     if path:
         bundle.config["linux"]["cgroupsPath"] = path
-    p = oci("create", "--bundle", bundle.save(), "bad")
-    assert p.returncode == 1 and words in p.stderr, p.stderr
-    assert oci("list", "-q").stdout == ""
+    create_refused(oci, bundle, words)
     assert not any(os.path.exists(d) for d in cg_dirs("/hull/bad"))
 
 
