@@ -90,3 +90,11 @@ def test_exec_needs_a_running_container(oci, bundle):
     oci("delete", "cr", check=True)
     p = oci("exec", "cr", "true")
     assert p.returncode == 1 and "does not exist" in p.stderr
+
+
+def test_exec_cap_for_a_non_root_user_survives_execve_as_ambient(oci, running):
+    from runtime.linux.caps import mask
+    p = oci("exec", "--cap", "CAP_NET_RAW", "-u", "1000:1000", "ex", "sh", "-c", "grep -E '^Cap(Eff|Amb)' /proc/self/status")
+    fields = dict(line.split(":\t") for line in p.stdout.splitlines())
+    want = mask(["CAP_NET_RAW"])
+    assert int(fields["CapAmb"], 16) & want and int(fields["CapEff"], 16) & want, (p.stdout, p.stderr)
