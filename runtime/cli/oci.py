@@ -5,10 +5,10 @@ Errors are one line on stderr and, with --log, one entry in the log file ({"leve
 json format, which podman and containerd parse). Exit codes follow runc: 0 ok, 1 any error.
 Only the modules a verb needs are imported: engines call us 3-4 times per container.
 """
-import json
 import os
 import sys
 
+from runtime import fastjson as json  # json without its imports (see fastjson)
 from runtime import OCI_VERSION, __version__
 from runtime.cli.args import Flag, Verb, help_text, parse
 from runtime.errors import HullError

@@ -1,8 +1,8 @@
 """Verbs that work on a live container's cgroup: update, pause, resume, ps, events."""
-import json
 import sys
 import time
 
+from runtime import fastjson as json  # json without its imports (see fastjson)
 from runtime import trace
 from runtime.cgroups import resources
 from runtime.container.state import Container, Store

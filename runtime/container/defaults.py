@@ -1,8 +1,9 @@
 """Defaults: the config.json that `hull-oci spec` writes (runc's, rootfs "rootfs" in the bundle),
 the device rules every container gets, and docker's defaults for engines (its 14 capabilities and
 the default seccomp profile in seccomp_default.json)."""
-import json
 import os
+
+from runtime import fastjson as json  # json without its imports (see fastjson)
 
 DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 DOCKER_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",

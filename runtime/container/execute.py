@@ -12,7 +12,7 @@ its /proc entries while the runtime's interpreter runs inside the namespaces.
 """
 import copy
 import os
-import signal
+import _signal as signal  # the C module under signal: its enum wrappers cost ~3 ms of imports
 
 from runtime import trace
 from runtime.container import init, spec as spec_mod

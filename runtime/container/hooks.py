@@ -7,8 +7,8 @@ Where each kind runs (runtime spec, "Lifecycle"):
   poststart                 by `start`, after the user process started
   poststop                  by `delete`, after the container is gone
 """
-import json
 
+from runtime import fastjson as json  # json without its imports (see fastjson)
 from runtime import trace
 from runtime.errors import HookFailed
 

@@ -17,10 +17,10 @@ Messages to and from the runtime are JSON lines over two pipes (see Sync). Anyth
 fails before "ready" is sent back as {"error": ...} and `create` fails cleanly; after "ready" the
 error is written into the fifo for `start` to report.
 """
-import json
 import os
 import resource
 
+from runtime import fastjson as json  # json without its imports (see fastjson)
 from runtime import trace
 from runtime.container import hooks, rootfs
 from runtime.errors import ExecFailed

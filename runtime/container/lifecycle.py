@@ -3,13 +3,13 @@
 Each function is one verb of hull-oci; the container side of create lives in init.py.
 """
 import os
-import signal
+import _signal as signal  # the C module under signal: its enum wrappers cost ~3 ms of imports
 
 from runtime import cgroups, trace
-from runtime.container import hooks, init, spec as spec_mod
+from runtime.container import hooks, spec as spec_mod
 from runtime.container.state import Container, Store, now_rfc3339, validate_id, write_atomic
 from runtime.errors import Conflict, ExecFailed, HookFailed, HullError, InvalidArgument, InvalidSpec, NotFound
-from runtime.linux import libc, lsm, proc, userns
+from runtime.linux import proc
 
 ACTIVE = ("creating", "created", "running", "paused")
 
@@ -27,6 +27,10 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
     console: an already connected socket to send the pty master to (`run` in the foreground keeps
     the terminal itself); otherwise --console-socket names the caller's listening socket.
     """
+    # imported here, not at the top: start, kill and delete (engines call each once per
+    # container) need none of the setup machinery, and each import is paid on every call
+    from runtime.container import init
+    from runtime.linux import lsm, userns
     bundle = os.path.abspath(bundle)
     spec = spec or spec_mod.load(bundle)
     if spec.process is None or not spec.process.args:
@@ -105,6 +109,7 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
 
 def _map_ids(child: int, spec, sync) -> None:
     """The setup child unshared its user namespace and waits: write its uid/gid maps."""
+    from runtime.linux import userns
     try:
         userns.write_maps(child, spec.uid_mappings, spec.gid_mappings)
     except OSError as e:
@@ -201,9 +206,9 @@ def parse_signal(text: str) -> int:
             return n
     else:
         name = t if t.startswith("SIG") else "SIG" + t
-        sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
-        if sig is not None:
-            return int(sig)
+        sig = getattr(signal, name, None) if name.isalnum() else None  # not SIG_DFL, SIGRTMIN+1
+        if isinstance(sig, int):
+            return sig
         if name.startswith("SIGRTMIN") or name.startswith("SIGRTMAX"):
             base = signal.SIGRTMIN if "MIN" in name else signal.SIGRTMAX
             off = name[8:]
@@ -277,6 +282,7 @@ def run(store: Store, cid: str, bundle: str, detach: bool = False, pid_file: str
         return 0
     spec = spec_mod.load(os.path.abspath(bundle))
     # become the init's parent once the setup child exits, so we can waitpid() it
+    from runtime.linux import libc
     libc.set_child_subreaper()
     ours = theirs = pty_master = c = None
     if spec.process and spec.process.terminal and not console_socket:

@@ -5,11 +5,11 @@ Validation happens once, here, before anything is created, so a bad bundle fails
 runtime trusts these objects. The raw dict is kept too (`Spec.raw`): later layers (cgroups,
 seccomp) read their own sections from it.
 """
-import json
 import os
+from runtime import fastjson as json  # json without its imports (see fastjson)
 from runtime.cgroups import resources
 from runtime.errors import InvalidSpec
-from runtime.linux import caps, seccomp, userns
+from runtime.linux import caps, userns
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
@@ -359,6 +359,7 @@ def parse(raw, bundle: str) -> Spec:
     spec.sysctl = _parse_sysctl(_get(linux, "sysctl", dict, "linux.", default={}), spec.namespaces)
     raw_seccomp = _get(linux, "seccomp", dict, "linux.")
     if raw_seccomp is not None:
+        from runtime.linux import seccomp  # ctypes and libseccomp: only configs that have seccomp
         try:
             spec.seccomp = seccomp.parse(raw_seccomp)
         except seccomp.SeccompError as e:

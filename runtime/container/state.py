@@ -12,10 +12,10 @@ trusted from the file alone: it is derived from the init process (alive? same st
 the fifo.
 """
 import fcntl
-import json
 import os
 import time
 
+from runtime import fastjson as json  # json without its imports (see fastjson)
 from runtime import OCI_VERSION
 from runtime.errors import Conflict, InvalidArgument, NotFound
 from runtime.linux import proc

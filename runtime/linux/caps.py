@@ -8,7 +8,6 @@ prctl.py wrapper spends ~1.4 ms at import building name tables we do not need (s
 Note for root containers: at execve a uid-0 process gets permitted = bounding set (the kernel treats
 every file as fully capable for root), so the bounding set is what root in the container ends with.
 """
-import functools
 
 from runtime import trace
 
@@ -25,13 +24,19 @@ NUMBER = {name: i for i, name in enumerate(NAMES)}
 SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
 
 
-@functools.cache
+_last_cap = None
+
+
 def last_cap() -> int:
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read())
-    except OSError:
-        return len(NAMES) - 1
+    """The highest capability this kernel knows (read once)."""
+    global _last_cap
+    if _last_cap is None:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as f:
+                _last_cap = int(f.read())
+        except OSError:
+            _last_cap = len(NAMES) - 1
+    return _last_cap
 
 
 def mask(names) -> int:

@@ -179,7 +179,7 @@ class Podman(Engine):
     """podman with its own containers.conf and storage.conf (CONTAINERS_CONF, ..._STORAGE_CONF)."""
 
     name = "podman"
-    host_paths = ("/var/lib/containers", "/var/lib/cni", "/run/hull")
+    host_paths = ("/var/lib/containers", "/var/lib/cni", "/run/hull", "/run/containers", "/run/libpod")
     cgroup_parents = ("libpod_parent",)
     hull_root = "/run/hull"  # podman passes no --root: the runtime's default
     bridge = "cni-podman0"
@@ -204,6 +204,7 @@ class Podman(Engine):
                 tmp_dir = "{d}/tmp"
                 volume_path = "{d}/volumes"
                 image_copy_tmp_dir = "{d}/tmp"
+                pull_policy = "never"  # images come from rootfs/; nothing is fetched
                 runtime = "{runtime_name}"
                 # podman gives --log-format=json only to runtimes named here
                 runtime_supports_json = ["crun", "runc", "hull-oci"]

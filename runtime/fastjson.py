@@ -1,0 +1,75 @@
+"""JSON through the interpreter's C accelerator (_json), without importing the json package.
+
+`import json` pulls in re, enum and functools: about half of a hull-oci start (~5-9 ms here), and
+engines start the runtime 3-4 times per container. _json's scanner and encoder are what the json
+package itself uses underneath. Input that the fast path cannot take goes to json, so errors read
+exactly as json's do. Modules use it as `from runtime import fastjson as json`.
+"""
+import _json
+
+_WHITESPACE = " \t\n\r"
+
+
+class _Options:
+    """The attributes _json.make_scanner reads from its context (json.JSONDecoder's defaults)."""
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float  # NaN, Infinity, -Infinity
+
+
+_scan = _json.make_scanner(_Options())
+
+
+def _not_serializable(o):
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+# json.dumps' defaults: ensure_ascii, separators (", ", ": "), circular-reference check
+_encode = _json.make_encoder({}, _not_serializable, _json.encode_basestring_ascii, None,
+                             ": ", ", ", False, False, True)
+
+
+def loads(s):
+    if isinstance(s, (bytes, bytearray)):
+        try:
+            s = s.decode("utf-8")
+        except UnicodeDecodeError:
+            s = bytes(s)  # let json detect UTF-16/32 or report the error
+    if isinstance(s, str):
+        start = len(s) - len(s.lstrip(_WHITESPACE))
+        try:
+            obj, end = _scan(s, start)
+        except Exception:  # StopIteration or a decode error: json says what is wrong
+            obj, end = None, -1
+        if end >= 0 and not s[end:].strip(_WHITESPACE):
+            return obj
+    import json
+    return json.loads(s)
+
+
+def load(f):
+    return loads(f.read())
+
+
+def dumps(obj, indent=None) -> str:
+    if indent is None:
+        return "".join(_encode(obj, 0))
+    return _pretty(obj, " " * indent, "")
+
+
+def dump(obj, f, indent=None) -> None:
+    f.write(dumps(obj, indent))
+
+
+def _pretty(o, step: str, current: str) -> str:
+    """json.dumps(o, indent=len(step)) for the dicts and lists of state and specs."""
+    inner = current + step
+    if isinstance(o, dict) and o:
+        items = (inner + dumps(str(k)) + ": " + _pretty(v, step, inner) for k, v in o.items())
+        return "{\n" + ",\n".join(items) + "\n" + current + "}"
+    if isinstance(o, (list, tuple)) and o:
+        return "[\n" + ",\n".join(inner + _pretty(v, step, inner) for v in o) + "\n" + current + "]"
+    return dumps(o)
