@@ -75,10 +75,12 @@ def write_all(writes: list) -> None:
     changed (multi-entry files like io.max cannot be restored that way) and raise CgroupError."""
     done = []
     for f, value in writes:
-        try:
-            old = f.read().strip()
-        except OSError:
-            old = ""  # write-only files (devices.allow)
+        old = ""
+        if not f.path.endswith((".allow", ".deny")):  # devices.allow/deny are write-only
+            try:
+                old = f.read().strip()
+            except OSError:
+                pass
         try:
             f.write(value)
         except OSError as e:

@@ -1,12 +1,14 @@
 """The runtime side of the OCI lifecycle: create, start, kill, delete, run.
 
-Each function is one verb of hull-oci; the container side of create lives in init.py.
+Each function is one verb of hull-oci; the container side of create lives in init.py. Engines run
+start, kill and delete once or twice per container, and every module imported is paid on each
+call, so what only create needs (spec parsing, cgroup setup, init) is imported inside it.
 """
 import os
 import _signal as signal  # the C module under signal: its enum wrappers cost ~3 ms of imports
 
-from runtime import cgroups, trace
-from runtime.container import hooks, spec as spec_mod
+from runtime import trace
+from runtime.container import hooks
 from runtime.container.state import Container, Store, now_rfc3339, validate_id, write_atomic
 from runtime.errors import Conflict, ExecFailed, HookFailed, HullError, InvalidArgument, InvalidSpec, NotFound
 from runtime.linux import proc
@@ -29,7 +31,8 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
     """
     # imported here, not at the top: start, kill and delete (engines call each once per
     # container) need none of the setup machinery, and each import is paid on every call
-    from runtime.container import init
+    from runtime import cgroups
+    from runtime.container import init, spec as spec_mod
     from runtime.linux import lsm, userns
     bundle = os.path.abspath(bundle)
     spec = spec or spec_mod.load(bundle)
@@ -194,7 +197,12 @@ def _read_fifo(fifo: int, pidfd: int) -> bytes:
 
 
 def _hooks(c: Container, kind: str) -> list:
-    return spec_mod.parse_hooks(c.record.get("hooks") or {}).get(kind, [])
+    """The hooks of this kind that create recorded (most containers have none)."""
+    recorded = c.record.get("hooks")
+    if not recorded:
+        return []
+    from runtime.container import spec as spec_mod
+    return spec_mod.parse_hooks(recorded).get(kind, [])
 
 
 def parse_signal(text: str) -> int:
@@ -280,6 +288,7 @@ def run(store: Store, cid: str, bundle: str, detach: bool = False, pid_file: str
         create(store, cid, bundle, pid_file, console_socket, preserve_fds, no_pivot)
         start(store, cid)
         return 0
+    from runtime.container import spec as spec_mod
     spec = spec_mod.load(os.path.abspath(bundle))
     # become the init's parent once the setup child exits, so we can waitpid() it
     from runtime.linux import libc
