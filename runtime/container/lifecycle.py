@@ -16,12 +16,6 @@ from runtime.linux import proc
 ACTIVE = ("creating", "created", "running", "paused")
 
 
-def _state_for_hooks(c: Container, status: str) -> dict:
-    s = c.oci_state()
-    s["status"] = status
-    return s
-
-
 def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, console_socket: str | None = None,
            preserve_fds: int = 0, no_pivot: bool = False, console=None, spec=None) -> Container:
     """Set up the container and leave its init blocked on exec.fifo; return without waiting for it.
@@ -86,7 +80,7 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         c.record["init_start"] = proc.start_time(msg["pid"])
         pidfd = c.open_init()
         c.save()
-        state = _state_for_hooks(c, "creating")
+        state = c.oci_state("creating")
         hooks.run("prestart", spec.hooks.get("prestart"), state)
         hooks.run("createRuntime", spec.hooks.get("createRuntime"), state)
         sync.send(state=state)
@@ -169,7 +163,7 @@ def start(store: Store, cid: str) -> Container:
             raise ExecFailed(detail or "container init exited before it could start the process")
         os.close(pidfd)
         try:
-            hooks.run("poststart", _hooks(c, "poststart"), _state_for_hooks(c, "running"))
+            hooks.run("poststart", _hooks(c, "poststart"), c.oci_state("running"))
         except HookFailed:
             _kill_and_wait(c.open_init())
             raise
@@ -276,7 +270,7 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
     finally:
         c.unlock()
     try:
-        hooks.run("poststop", _hooks(c, "poststop"), _state_for_hooks(c, "stopped"))
+        hooks.run("poststop", _hooks(c, "poststop"), c.oci_state("stopped"))
     except HookFailed as e:
         os.write(2, f"hull-oci: warning: {e}\n".encode())  # the spec: poststop failures are logged, not fatal
 

@@ -120,9 +120,9 @@ class Container:
         cgroup = self.cgroup()
         return cgroup is not None and cgroup.exists() and cgroup.oom_kills() > 0
 
-    def oci_state(self) -> dict:
-        """The state as the OCI runtime spec (and runc) print it."""
-        status = self.status()
+    def oci_state(self, status: str | None = None) -> dict:
+        """The state as the OCI runtime spec (and runc) print it; hooks pass the status they report."""
+        status = status or self.status()
         rec = self.record
         return {
             "ociVersion": OCI_VERSION,
