@@ -9,9 +9,9 @@ Two processes, because a new PID namespace only applies to children of the calle
                              --fork--> init (pid 1 in the new pid namespace):
                                  waits for "go" (createRuntime hooks ran), builds the rootfs,
                                  createContainer hooks, pivot_root, hostname, console, rlimits,
-                                 finds the executable, reports "ready", then blocks opening
-                                 exec.fifo until `start` opens its other end, runs startContainer
-                                 hooks, drops to the user, and execs.
+                                 finds the executable, becomes the process (labels, caps, user,
+                                 seccomp), reports "ready", then blocks opening exec.fifo until
+                                 `start` opens its other end, runs startContainer hooks, execs.
 
 Messages to and from the runtime are JSON lines over two pipes (see Sync). Anything that
 fails before "ready" is sent back as {"error": ...} and `create` fails cleanly; after "ready" the
@@ -175,6 +175,10 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
         os.chdir(p.cwd)
         path = find_executable(p.args[0], env.get("PATH", DEFAULT_PATH))
         _refuse_runtime_binary(path)
+        # As runc: become the process now, so `start` only releases an exec (and a refused user,
+        # capability or filter fails create). The fifo stays openable: a process may always open
+        # its own /proc/self/fd, and create made the fifo writable by the container's user.
+        become(p, filter_)
         sync.send(ready=True)
         sync.close()
         ready = True
@@ -184,7 +188,6 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
         try:
             state["status"] = "created"
             hooks.run("startContainer", spec.hooks.get("startContainer"), state)
-            become(p, filter_)
             os.write(fifo, b"0")
             trace.note(f"execve({path!r}, {p.args!r})")
             os.execve(path, p.args, env)
