@@ -47,7 +47,7 @@ def test_parse_signal(text, num):
     assert parse_signal(text) == num
 
 
-@pytest.mark.parametrize("bad", ["", "0", "65", "SIGBOGUS", "-1", "RTMIN+x"])
+@pytest.mark.parametrize("bad", ["", "0", "65", "SIGBOGUS", "-1", "RTMIN+x", "SIG_DFL", "NSIG"])
 def test_parse_signal_rejects(bad):
     with pytest.raises(InvalidArgument):
         parse_signal(bad)
@@ -100,3 +100,30 @@ def test_args_parser_runc_style():
         parse(["kill", "c1", "KILL", "extra"], g, verbs)
     with pytest.raises(InvalidArgument, match="needs an argument"):
         parse(["create", "c1", "--bundle"], g, verbs)
+
+
+FASTJSON_SAMPLES = [default_config(), {}, [], [[]], {"a": [1, 2.5, None, True, False, "\u00fc\n\"x"], "b": {}},
+                    "text", 0, -1.5e300, {"k": [{"x": []}]}]
+
+
+@pytest.mark.parametrize("obj", FASTJSON_SAMPLES)
+def test_fastjson_matches_json(obj):
+    import json
+    from runtime import fastjson
+    assert fastjson.dumps(obj) == json.dumps(obj)
+    assert fastjson.dumps(obj, indent=2) == json.dumps(obj, indent=2)
+    assert fastjson.loads(json.dumps(obj)) == obj
+    assert fastjson.loads(" \n" + json.dumps(obj, indent=2).encode().decode() + "\n") == obj
+    assert fastjson.loads(json.dumps(obj).encode()) == obj
+
+
+@pytest.mark.parametrize("bad", ["", "{", "{} x", "[1,]", b"\xff\xfe", "nul", '{"a" 1}', "[1] [2]"])
+def test_fastjson_errors_read_as_json(bad):
+    """Bad input raises json's own error (a ValueError) with json's message."""
+    import json
+    from runtime import fastjson
+    with pytest.raises(ValueError) as ours:
+        fastjson.loads(bad)
+    with pytest.raises(ValueError) as theirs:
+        json.loads(bad)
+    assert str(ours.value) == str(theirs.value)
