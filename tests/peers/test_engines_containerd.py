@@ -10,7 +10,7 @@ import pytest
 from conftest import hull_state
 from peerlib import cgroup_file, cpu_quota, in_pty, memory_limit, wait_for
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.v2]  # also in the cgroup v2 VM (scripts/vm-test)
 IMAGE = "docker.io/library/busybox:latest"
 
 
