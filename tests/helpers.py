@@ -77,3 +77,11 @@ def create_refused(oci, bundle, words: str) -> None:
     p = oci("create", "--bundle", bundle.save(), "bad")
     assert p.returncode == 1 and words in p.stderr, p.stderr
     assert oci("list", "-q").stdout == ""
+
+
+def hull_cmd() -> list:
+    """The installed `hull` launcher, else the module from this checkout."""
+    path = shutil.which("hull")
+    if path:
+        return [path]
+    return [sys.executable, "-m", "runtime.cli.main"]

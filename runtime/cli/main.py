@@ -1,20 +1,241 @@
-"""hull: the docker-style engine (images, run, ps, logs ...).
+"""hull: the docker-style engine. Today: the image commands (the store in runtime/image).
 
-The engine is built on hull-oci's core and lands with the image store (see the issues); today it
-reports its version and points at hull-oci.
+    hull import ROOTFS.tar NAME[:TAG]     one-layer image from a root filesystem tar
+    hull load -i FILE / hull save -o FILE IMAGE...   docker-archive in and out
+    hull images [-q] [--digests] [--format '{{.Repository}}:{{.Tag}}']
+    hull tag SOURCE TARGET, hull rmi IMAGE..., hull image inspect|prune|ls|rm, hull history IMAGE
+
+Errors exit 125 like docker's; `--root` (default /var/lib/hull) holds the store under images/.
 """
+import os
 import sys
 
 from runtime import __version__
+from runtime import fastjson as json
+from runtime.cli.args import Flag, Verb, help_text, parse
+from runtime.errors import HullError, InvalidArgument
+
+GLOBAL_FLAGS = [
+    Flag("root", value=True, default="/var/lib/hull", help="hull's data directory (default /var/lib/hull)"),
+    Flag("version", "v", help="print the version"),
+    Flag("help", "h", help="show help"),
+]
+
+VERB_TABLE = {v.name: v for v in [
+    Verb("version", "print the version"),
+    Verb("images", "list images", [Flag("quiet", "q", help="only image IDs"),
+                                   Flag("digests", help="show manifest digests"),
+                                   Flag("format", value=True, help="Go-template-like: {{.Repository}} {{.Tag}} {{.ID}} "
+                                                                   "{{.Digest}} {{.Size}}"),
+                                   Flag("no-trunc", help="full image IDs")], [], ["reference"]),
+    Verb("import", "create an image from a root filesystem tar", [Flag("change", "c", value=True, many=True,
+                                                                      help="CMD [\"sh\"] (JSON form only)")],
+         ["file", "reference"]),
+    Verb("load", "load images from a docker-archive", [Flag("input", "i", value=True, help="the archive"),
+                                                      Flag("quiet", "q", help="print nothing")]),
+    Verb("save", "write images as a docker-archive", [Flag("output", "o", value=True, help="the archive")],
+         ["image"], rest=True),
+    Verb("tag", "give an image another name", [], ["source", "target"]),
+    Verb("rmi", "remove names (and, with prune, their data)", [Flag("force", "f", help="also when in use")],
+         ["image"], rest=True),
+    Verb("history", "show an image's history", [], ["image"]),
+    Verb("inspect", "image details as JSON", [], ["image"], rest=True),
+    Verb("prune", "remove data no image uses", [Flag("all", "a", help="(accepted; hull keeps only named images)"),
+                                                Flag("force", "f", help="do not ask")]),
+    Verb("image", "image commands: ls, inspect, rm, prune, history, import, load, save, tag", [], ["action"],
+         rest=True),
+]}
+IMAGE_ACTIONS = {"ls": "images", "list": "images", "inspect": "inspect", "rm": "rmi", "remove": "rmi",
+                 "prune": "prune", "history": "history", "import": "import", "load": "load", "save": "save",
+                 "tag": "tag"}
+
+
+def _store(args):
+    from runtime.image.store import Store
+    root = os.path.join(args.root, "images")
+    if not os.path.isdir(root) and os.geteuid() != 0:
+        raise InvalidArgument(f"{root} does not exist (hull's store needs root to create it)")
+    return Store(root)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.3g}{unit}" if unit != "B" else f"{n}B"
+        n /= 1000
+    return f"{n}"
+
+
+def _image_rows(store, args):
+    rows = []
+    want = None
+    if args.reference:
+        from runtime.image.reference import parse as parse_ref
+        want = parse_ref(args.reference, default_tag=None)
+    for ref, desc in store.images():
+        if want and (ref.name != want.name or (want.tag and ref.tag != want.tag)):
+            continue
+        manifest = store.manifest(desc)
+        image_id = manifest["config"]["digest"]
+        config = store.config(desc)
+        size = sum(layer["size"] for layer in manifest["layers"])
+        name = ref.familiar().rsplit(":", 1)[0] if ref.tag else ref.familiar().split("@")[0]
+        rows.append({"Repository": name, "Tag": ref.tag or "<none>", "Digest": desc["digest"],
+                     "ID": image_id if args.no_trunc else image_id.removeprefix("sha256:")[:12],
+                     "Created": config.get("created", ""), "Size": _size(size)})
+    return rows
+
+
+def cmd_images(args):
+    with _store(args) as store:
+        rows = _image_rows(store, args)
+    if args.quiet:
+        seen = []
+        for r in rows:
+            if r["ID"] not in seen:
+                seen.append(r["ID"])
+        print("\n".join(seen)) if seen else None
+        return 0
+    if args.format:
+        for r in rows:
+            line = args.format
+            for k, v in r.items():
+                line = line.replace("{{." + k + "}}", v)
+            print(line.replace("\\t", "\t"))
+        return 0
+    cols = ["Repository", "Tag"] + (["Digest"] if args.digests else []) + ["ID", "Created", "Size"]
+    table = [[c.upper().replace("ID", "IMAGE ID") for c in cols]] + [[r[c] for c in cols] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    for row in table:
+        print("   ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def cmd_import(args):
+    from runtime.image import archive
+    cmd = None
+    for change in args.change or []:
+        word, _, value = change.partition(" ")
+        if word.upper() != "CMD":
+            raise InvalidArgument(f"--change {change!r}: only CMD is supported")
+        try:
+            cmd = json.loads(value)
+        except ValueError:
+            cmd = ["/bin/sh", "-c", value]
+    if not os.path.isfile(args.file):
+        raise InvalidArgument(f"{args.file}: no such file")
+    with _store(args) as store:
+        desc = archive.import_rootfs(store, args.file, args.reference, cmd)
+        print(store.image_id(desc))
+    return 0
+
+
+def cmd_load(args):
+    from runtime.image import archive
+    if not args.input:
+        raise InvalidArgument("load: -i FILE is required (reading stdin is not supported)")
+    with _store(args) as store:
+        refs = archive.load(store, args.input)
+    if not args.quiet:
+        for ref in refs:
+            print(f"Loaded image: {ref.familiar()}")
+    return 0
+
+
+def cmd_save(args):
+    from runtime.image import archive
+    if not args.output:
+        raise InvalidArgument("save: -o FILE is required (writing to stdout is not supported)")
+    with _store(args) as store:
+        archive.save(store, [args.image] + args.command, args.output)
+    return 0
+
+
+def cmd_tag(args):
+    from runtime.image.reference import parse as parse_ref
+    with _store(args) as store:
+        _, desc = store.lookup(args.source)
+        store.tag(parse_ref(args.target), desc)
+    return 0
+
+
+def cmd_rmi(args):
+    with _store(args) as store:
+        for name in [args.image] + args.command:
+            ref, _ = store.lookup(name)
+            store.untag(ref)
+            print(f"Untagged: {ref.familiar()}")
+        blobs, layers = store.prune()
+        if blobs or layers:
+            print(f"Deleted: {blobs} blobs, {layers} layers")
+    return 0
+
+
+def cmd_prune(args):
+    with _store(args) as store:
+        blobs, layers = store.prune()
+    print(f"Deleted {blobs} blobs and {layers} unpacked layers")
+    return 0
+
+
+def cmd_inspect(args):
+    out = []
+    with _store(args) as store:
+        for name in [args.image] + args.command:
+            ref, desc = store.lookup(name)
+            manifest, config = store.manifest(desc), store.config(desc)
+            out.append({"Id": manifest["config"]["digest"], "RepoTags": [ref.familiar()],
+                        "RepoDigests": [f"{ref.name}@{desc['digest']}"], "Created": config.get("created", ""),
+                        "Architecture": config.get("architecture", ""), "Os": config.get("os", ""),
+                        "Config": config.get("config", {}), "RootFS": config.get("rootfs", {}),
+                        "Size": sum(layer["size"] for layer in manifest["layers"]),
+                        "GraphDriver": {"Name": "overlay", "Data": {
+                            "LowerDir": ":".join(reversed(store.layer_dirs(desc)))}}})
+    print(json.dumps(out, indent=4))
+    return 0
+
+
+def cmd_history(args):
+    with _store(args) as store:
+        _, desc = store.lookup(args.image)
+        config = store.config(desc)
+    print(f"{'CREATED':<22}{'CREATED BY':<50}COMMENT")
+    for h in reversed(config.get("history") or []):
+        print(f"{h.get('created', ''):<22}{h.get('created_by', '')[:48]:<50}{h.get('comment', '')}")
+    return 0
+
+
+def cmd_image(args):
+    verb = IMAGE_ACTIONS.get(args.action)
+    if verb is None:
+        raise InvalidArgument(f"image: unknown command {args.action!r} (ls, inspect, rm, prune, history, "
+                              "import, load, save, tag)")
+    return main([f"--root={args.root}", verb] + args.command)
+
+
+VERBS = {"images": cmd_images, "import": cmd_import, "load": cmd_load, "save": cmd_save, "tag": cmd_tag,
+         "rmi": cmd_rmi, "prune": cmd_prune, "inspect": cmd_inspect, "history": cmd_history, "image": cmd_image}
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] in (["version"], ["--version"]):
-        print(f"hull version {__version__}")
-        return 0
-    sys.stderr.write("hull: the docker-style engine is not built yet; use hull-oci (the OCI runtime)\n")
-    return 125
+    try:
+        args = parse(sys.argv[1:] if argv is None else argv, GLOBAL_FLAGS, VERB_TABLE)
+        if args.version or args.verb == "version":
+            print(f"hull version {__version__}")
+            return 0
+        if args.verb is None or args.verb == "help" or args.help:
+            sys.stdout.write(help_text("hull", "The docker-style engine (images today).", GLOBAL_FLAGS,
+                                       VERB_TABLE, getattr(args, "topic", None)))
+            return 0 if args.verb or args.help else 1
+        return VERBS[args.verb](args) or 0
+    except HullError as e:
+        sys.stderr.write(f"Error: {e.msg}\n")
+        return 125
+    except OSError as e:
+        sys.stderr.write(f"Error: {e.strerror or e}{': ' + str(e.filename) if e.filename else ''}\n")
+        return 125
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

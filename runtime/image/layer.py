@@ -27,34 +27,81 @@ class LayerError(HullError):
     """A layer that cannot be unpacked safely or is not a tar at all."""
 
 
-def open_stream(fileobj):
-    """The uncompressed tar stream of a layer blob: gzip and plain by tarfile, zstd by zstandard."""
-    magic = fileobj.peek(4)[:4] if hasattr(fileobj, "peek") else b""
-    if magic == _ZSTD:
+def decompressed(fileobj):
+    """A layer blob's tar bytes (anything with read()): gunzipped or unzstd'ed as its magic says."""
+    head = fileobj.read(4)
+    src = _Prefixed(head, fileobj)
+    if head == _ZSTD:
         import zstandard
-        return tarfile.open(fileobj=zstandard.ZstdDecompressor().stream_reader(fileobj), mode="r|")
-    return tarfile.open(fileobj=fileobj, mode="r|gz" if magic[:2] == _GZIP else "r|")
+        return zstandard.ZstdDecompressor().stream_reader(src)
+    if head[:2] == _GZIP:
+        import gzip
+        return gzip.GzipFile(fileobj=src, mode="rb")
+    return src
 
 
-def unpack(fileobj, dest: str) -> list:
-    """Unpack the layer read from fileobj (buffered, binary) into the existing empty directory dest.
-    Returns notes (entries skipped). Raises LayerError; the caller removes dest on failure."""
+def open_stream(fileobj):
+    """(tar stream, hashing reader) for a layer blob, hashed after decompression: the sha256 of
+    the uncompressed tar is the layer's diff ID."""
+    hashing = _Hashing(decompressed(fileobj))
+    return tarfile.open(fileobj=hashing, mode="r|"), hashing
+
+
+class _Hashing:
+    """Reads through, hashing what passes: the uncompressed tar's sha256 is its diff ID."""
+
+    def __init__(self, f):
+        import hashlib
+        self.f, self.h = f, hashlib.sha256()
+
+    def read(self, n=-1):
+        data = self.f.read(n)
+        self.h.update(data)
+        return data
+
+    def digest(self) -> str:
+        """Read what tarfile left (end-of-archive padding) and return sha256:HEX of all of it."""
+        while self.read(1 << 20):
+            pass
+        return "sha256:" + self.h.hexdigest()
+
+
+class _Prefixed:
+    """fileobj with the bytes already read from its front put back."""
+
+    def __init__(self, head: bytes, f):
+        self.head, self.f = head, f
+
+    def read(self, n=-1):
+        if not self.head:
+            return self.f.read(n)
+        if n is None or n < 0:
+            data, self.head = self.head + self.f.read(), b""
+            return data
+        data, self.head = self.head[:n], self.head[n:]
+        return data + (self.f.read(n - len(data)) if len(data) < n else b"")
+
+
+def unpack(fileobj, dest: str) -> tuple:
+    """Unpack the layer read from fileobj (binary, read()) into the existing empty directory dest.
+    Returns (diff ID, notes on entries skipped). Raises LayerError; the caller removes dest."""
     import zlib
     notes, dirs = [], []
     root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        tar = open_stream(fileobj)
+        tar, hashing = open_stream(fileobj)
         for member in tar:
             _extract(tar, member, root, dirs, notes)
         for path, m in reversed(dirs):  # after their contents, which change a directory's mtime
             _set_dir_times(root, path, m)
+        diff_id = hashing.digest()
     except (tarfile.TarError, EOFError, zlib.error) as e:
         raise LayerError(f"layer is not a valid tar: {e}") from None
     except OSError as e:  # a corrupt gzip stream, a full disk, ...
         raise LayerError(f"unpacking layer: {e.strerror or e}") from None
     finally:
         os.close(root)
-    return notes
+    return diff_id, notes
 
 
 def clean_name(name: str) -> str:

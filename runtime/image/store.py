@@ -1,0 +1,272 @@
+"""The image store: content-addressed blobs, names, and unpacked layers shared between images.
+
+    ROOT/                       (default /var/lib/hull/images)
+      oci-layout, index.json    an OCI image layout: index.json lists one manifest per name, the
+                                name in the annotation org.opencontainers.image.ref.name
+      blobs/sha256/HEX          manifests, configs and layer blobs, named by their digest
+      layers/CHAIN/diff         a layer unpacked once per chain (the layer and all below it), shared
+                                by every image that has that chain; CHAIN is the OCI chain ID
+      l/SHORT -> ../layers/CHAIN/diff
+                                short names so many lowerdirs fit the one page of mount options
+      tmp/                      blobs and layers being written; renamed into place when verified
+
+Writers take ROOT/lock (flock). A blob appears under its name only after its digest was checked,
+and a layer directory only after it unpacked completely, so an interruption leaves only tmp/.
+"""
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+
+from runtime import fastjson as json
+from runtime.errors import HullError, NotFound
+from runtime.image import layer
+from runtime.image.reference import Reference, parse
+
+DEFAULT_ROOT = "/var/lib/hull/images"
+REF_NAME = "org.opencontainers.image.ref.name"
+MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
+MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+class ImageError(HullError):
+    """A malformed manifest, config or blob, or a digest that does not match."""
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def chain_ids(diff_ids: list) -> list:
+    """The OCI chain ID of each layer: its own diff ID for the first, then
+    sha256(previous chain ID + " " + diff ID)."""
+    chains = []
+    for d in diff_ids:
+        chains.append(d if not chains else "sha256:" + hashlib.sha256(f"{chains[-1]} {d}".encode()).hexdigest())
+    return chains
+
+
+class Store:
+    def __init__(self, root: str = DEFAULT_ROOT):
+        self.root = root
+        for d in ("blobs/sha256", "layers", "l", "tmp"):
+            os.makedirs(os.path.join(root, d), exist_ok=True)
+        layout = os.path.join(root, "oci-layout")
+        if not os.path.exists(layout):
+            self._write(layout, {"imageLayoutVersion": "1.0.0"})
+        self._lock_fd = None
+
+    # -- locking and atomic files -------------------------------------------------------------------
+    def __enter__(self) -> "Store":
+        self._lock_fd = os.open(os.path.join(self.root, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self._lock_fd)
+        self._lock_fd = None
+
+    def _write(self, path: str, obj) -> None:
+        fd, tmp = tempfile.mkstemp(dir=os.path.join(self.root, "tmp"))
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f)
+        os.rename(tmp, path)
+
+    # -- blobs ---------------------------------------------------------------------------------------
+    def blob_path(self, digest: str) -> str:
+        algo, _, hexpart = digest.partition(":")
+        if algo != "sha256" or len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
+            raise ImageError(f"unsupported or malformed digest {digest!r}")
+        return os.path.join(self.root, "blobs", "sha256", hexpart)
+
+    def has_blob(self, digest: str) -> bool:
+        return os.path.exists(self.blob_path(digest))
+
+    def put_file(self, path: str, expected: str | None = None, move: bool = False) -> tuple:
+        """Store the file at path (moved if move, else copied); verify expected if given.
+        Returns (digest, size)."""
+        digest = sha256_file(path)
+        if expected and digest != expected:
+            raise ImageError(f"blob digest mismatch: expected {expected}, got {digest}")
+        dest = self.blob_path(digest)
+        size = os.path.getsize(path)
+        if not os.path.exists(dest):
+            tmp = tempfile.mktemp(dir=os.path.join(self.root, "tmp"))
+            (shutil.move if move else shutil.copyfile)(path, tmp)
+            os.rename(tmp, dest)
+        elif move:
+            os.unlink(path)
+        return digest, size
+
+    def put_bytes(self, data: bytes, expected: str | None = None) -> tuple:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if expected and digest != expected:
+            raise ImageError(f"blob digest mismatch: expected {expected}, got {digest}")
+        dest = self.blob_path(digest)
+        if not os.path.exists(dest):
+            fd, tmp = tempfile.mkstemp(dir=os.path.join(self.root, "tmp"))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.rename(tmp, dest)
+        return digest, len(data)
+
+    def read_json(self, digest: str) -> dict:
+        try:
+            with open(self.blob_path(digest), "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} is not in the store") from None
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise ImageError(f"blob {digest} is corrupt in the store")
+        try:
+            return json.loads(data)
+        except ValueError as e:
+            raise ImageError(f"blob {digest} is not JSON: {e}") from None
+
+    # -- names ---------------------------------------------------------------------------------------
+    def _index(self) -> dict:
+        try:
+            with open(os.path.join(self.root, "index.json"), "rb") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return {"schemaVersion": 2, "manifests": []}
+
+    def images(self) -> list:
+        """[(Reference, manifest descriptor)] for every name, in the index's order."""
+        out = []
+        for desc in self._index()["manifests"]:
+            name = (desc.get("annotations") or {}).get(REF_NAME)
+            if name:
+                out.append((parse(name), desc))
+        return out
+
+    def tag(self, ref: Reference, desc: dict) -> None:
+        """Point ref at the manifest descriptor (replacing what it named)."""
+        index = self._index()
+        keep = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME) != str(ref)]
+        entry = {k: desc[k] for k in ("mediaType", "digest", "size") if k in desc}
+        entry["annotations"] = {REF_NAME: str(ref)}
+        index["manifests"] = keep + [entry]
+        self._write(os.path.join(self.root, "index.json"), index)
+
+    def untag(self, ref: Reference) -> None:
+        index = self._index()
+        keep = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME) != str(ref)]
+        if len(keep) == len(index["manifests"]):
+            raise NotFound(f"No such image: {ref.familiar()}")
+        index["manifests"] = keep
+        self._write(os.path.join(self.root, "index.json"), index)
+
+    def lookup(self, text: str) -> tuple:
+        """(Reference, manifest descriptor) for a name, a full or short image ID (config digest)."""
+        images = self.images()
+        try:
+            ref = parse(text)
+            for r, desc in images:
+                if r == ref:
+                    return r, desc
+        except HullError:
+            ref = None
+        want = text.removeprefix("sha256:")
+        if len(want) >= 4 and all(c in "0123456789abcdef" for c in want):
+            for r, desc in images:
+                if self.image_id(desc).removeprefix("sha256:").startswith(want):
+                    return r, desc
+        raise NotFound(f"No such image: {text}")
+
+    # -- images --------------------------------------------------------------------------------------
+    def manifest(self, desc: dict) -> dict:
+        m = self.read_json(desc["digest"])
+        if "config" not in m or "layers" not in m:
+            raise ImageError(f"manifest {desc['digest']} has no config or layers")
+        return m
+
+    def image_id(self, desc: dict) -> str:
+        """docker's image ID: the config's digest."""
+        return self.manifest(desc)["config"]["digest"]
+
+    def config(self, desc: dict) -> dict:
+        return self.read_json(self.manifest(desc)["config"]["digest"])
+
+    def layer_dirs(self, desc: dict) -> list:
+        """Each layer's unpacked directory, bottom first, unpacking those not yet here."""
+        manifest, config = self.manifest(desc), self.config(desc)
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        if len(diff_ids) != len(manifest["layers"]):
+            raise ImageError("image config's rootfs.diff_ids do not match the manifest's layers")
+        dirs = []
+        for chain, diff_id, blob in zip(chain_ids(diff_ids), diff_ids, manifest["layers"]):
+            dirs.append(self._unpacked(chain, diff_id, blob["digest"]))
+        return dirs
+
+    def _unpacked(self, chain: str, diff_id: str, blob: str) -> str:
+        home = os.path.join(self.root, "layers", chain.removeprefix("sha256:"))
+        diff = os.path.join(home, "diff")
+        if os.path.isdir(diff):
+            return diff
+        work = tempfile.mkdtemp(dir=os.path.join(self.root, "tmp"))
+        try:
+            os.mkdir(os.path.join(work, "diff"), 0o755)
+            with open(self.blob_path(blob), "rb") as f:
+                got, _ = layer.unpack(f, os.path.join(work, "diff"))
+            if got != diff_id:
+                raise ImageError(f"layer {blob}: content is {got}, the config says {diff_id}")
+            short = hashlib.sha256(chain.encode()).hexdigest()[:26]
+            with open(os.path.join(work, "link"), "w") as f:
+                f.write(short)
+            os.rename(work, home)
+            link = os.path.join(self.root, "l", short)
+            if not os.path.lexists(link):
+                os.symlink(os.path.join("..", "layers", os.path.basename(home), "diff"), link)
+            return diff
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+
+    def short_link(self, diff: str) -> str:
+        """l/SHORT for a layer directory: what goes into overlayfs's lowerdir."""
+        with open(os.path.join(os.path.dirname(diff), "link")) as f:
+            return os.path.join("l", f.read().strip())
+
+    def remove(self, ref: Reference) -> None:
+        self.untag(ref)
+
+    def prune(self) -> tuple:
+        """Remove blobs no name reaches and layers no image uses; (blobs removed, layers removed)."""
+        blobs, chains = set(), set()
+        for _, desc in self.images():
+            blobs.add(desc["digest"])
+            try:
+                m = self.manifest(desc)
+                diff_ids = (self.config(desc).get("rootfs") or {}).get("diff_ids") or []
+            except HullError:
+                continue
+            blobs.add(m["config"]["digest"])
+            blobs.update(layer_desc["digest"] for layer_desc in m["layers"])
+            chains.update(c.removeprefix("sha256:") for c in chain_ids(diff_ids))
+        gone_blobs = gone_layers = 0
+        for hexpart in os.listdir(os.path.join(self.root, "blobs", "sha256")):
+            if "sha256:" + hexpart not in blobs:
+                os.unlink(os.path.join(self.root, "blobs", "sha256", hexpart))
+                gone_blobs += 1
+        for chain in os.listdir(os.path.join(self.root, "layers")):
+            if chain not in chains:
+                home = os.path.join(self.root, "layers", chain)
+                try:
+                    with open(os.path.join(home, "link")) as f:
+                        os.unlink(os.path.join(self.root, "l", f.read().strip()))
+                except OSError:
+                    pass
+                shutil.rmtree(home)
+                gone_layers += 1
+        shutil.rmtree(os.path.join(self.root, "tmp"))
+        os.mkdir(os.path.join(self.root, "tmp"))
+        return gone_blobs, gone_layers
+
