@@ -1,5 +1,6 @@
 """hull: the docker-style engine. Today: the image commands (the store in runtime/image).
 
+    hull pull [--platform os/arch] NAME   from a registry (OCI distribution API)
     hull import ROOTFS.tar NAME[:TAG]     one-layer image from a root filesystem tar
     hull load -i FILE / hull save -o FILE IMAGE...   docker-archive in and out
     hull images [-q] [--digests] [--format '{{.Repository}}:{{.Tag}}']
@@ -31,6 +32,10 @@ VERB_TABLE = {v.name: v for v in [
     Verb("import", "create an image from a root filesystem tar", [Flag("change", "c", value=True, many=True,
                                                                       help="CMD [\"sh\"] (JSON form only)")],
          ["file", "reference"]),
+    Verb("pull", "fetch an image from a registry", [Flag("platform", value=True, default="linux/amd64",
+                                                          help="os/arch[/variant] to choose from an index"),
+                                                     Flag("quiet", "q", help="print only the name")],
+         ["reference"]),
     Verb("load", "load images from a docker-archive", [Flag("input", "i", value=True, help="the archive"),
                                                       Flag("quiet", "q", help="print nothing")]),
     Verb("save", "write images as a docker-archive", [Flag("output", "o", value=True, help="the archive")],
@@ -130,6 +135,17 @@ def cmd_import(args):
     return 0
 
 
+def cmd_pull(args):
+    from runtime.image import registry
+    from runtime.image.reference import parse as parse_ref
+    ref = parse_ref(args.reference)
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
+    with _store(args) as store:
+        registry.pull(store, ref, args.platform, say=say)
+    print(str(ref) if args.quiet else f"Status: Downloaded {ref.familiar()}")
+    return 0
+
+
 def cmd_load(args):
     from runtime.image import archive
     if not args.input:
@@ -213,7 +229,7 @@ def cmd_image(args):
     return main([f"--root={args.root}", verb] + args.command)
 
 
-VERBS = {"images": cmd_images, "import": cmd_import, "load": cmd_load, "save": cmd_save, "tag": cmd_tag,
+VERBS = {"pull": cmd_pull, "images": cmd_images, "import": cmd_import, "load": cmd_load, "save": cmd_save, "tag": cmd_tag,
          "rmi": cmd_rmi, "prune": cmd_prune, "inspect": cmd_inspect, "history": cmd_history, "image": cmd_image}
 
 

@@ -43,9 +43,14 @@ def _commit(store: Store, ref: Reference, config: dict, layers: list) -> dict:
                 "layers": [{"mediaType": m, "digest": d, "size": s} for d, s, m in layers]}
     digest, size = store.put_bytes(json.dumps(manifest).encode())
     desc = {"mediaType": MEDIA_MANIFEST, "digest": digest, "size": size}
-    store.layer_dirs(desc)  # unpack (and verify) every layer before the name appears
-    store.tag(ref, desc)
+    verify_and_tag(store, desc, ref)
     return desc
+
+
+def verify_and_tag(store: Store, desc: dict, ref: Reference) -> None:
+    """Unpack (and so verify) every layer of the image before its name appears."""
+    store.layer_dirs(desc)
+    store.tag(ref, desc)
 
 
 def import_rootfs(store: Store, tar_path: str, name: str, cmd: list | None = None) -> dict:
