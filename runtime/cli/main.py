@@ -41,7 +41,7 @@ VERB_TABLE = {v.name: v for v in [
     Verb("save", "write images as a docker-archive", [Flag("output", "o", value=True, help="the archive")],
          ["image"], rest=True),
     Verb("tag", "give an image another name", [], ["source", "target"]),
-    Verb("rmi", "remove names (and, with prune, their data)", [Flag("force", "f", help="also when in use")],
+    Verb("rmi", "remove names, and the data no other image uses", [Flag("force", "f", help="(accepted; no container uses an image yet)")],
          ["image"], rest=True),
     Verb("history", "show an image's history", [], ["image"]),
     Verb("inspect", "image details as JSON", [], ["image"], rest=True),
@@ -64,11 +64,13 @@ def _store(args):
 
 
 def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.3g}{unit}" if unit != "B" else f"{n}B"
+    """docker's sizes: decimal units, three significant digits."""
+    if n < 1000:
+        return f"{n}B"
+    for unit in ("kB", "MB", "GB"):
         n /= 1000
-    return f"{n}"
+        if n < 1000 or unit == "GB":
+            return f"{n:.3g}{unit}"
 
 
 def _image_rows(store, args):
@@ -82,7 +84,7 @@ def _image_rows(store, args):
             continue
         manifest = store.manifest(desc)
         image_id = manifest["config"]["digest"]
-        config = store.config(desc)
+        config = store.config(manifest)
         size = sum(layer["size"] for layer in manifest["layers"])
         name = ref.familiar().rsplit(":", 1)[0] if ref.tag else ref.familiar().split("@")[0]
         rows.append({"Repository": name, "Tag": ref.tag or "<none>", "Digest": desc["digest"],
@@ -95,11 +97,8 @@ def cmd_images(args):
     with _store(args) as store:
         rows = _image_rows(store, args)
     if args.quiet:
-        seen = []
-        for r in rows:
-            if r["ID"] not in seen:
-                seen.append(r["ID"])
-        print("\n".join(seen)) if seen else None
+        for image_id in dict.fromkeys(r["ID"] for r in rows):  # one line per image, not per name
+            print(image_id)
         return 0
     if args.format:
         for r in rows:
@@ -199,7 +198,8 @@ def cmd_inspect(args):
     with _store(args) as store:
         for name in [args.image] + args.command:
             ref, desc = store.lookup(name)
-            manifest, config = store.manifest(desc), store.config(desc)
+            manifest = store.manifest(desc)
+            config = store.config(manifest)
             out.append({"Id": manifest["config"]["digest"], "RepoTags": [ref.familiar()],
                         "RepoDigests": [f"{ref.name}@{desc['digest']}"], "Created": config.get("created", ""),
                         "Architecture": config.get("architecture", ""), "Os": config.get("os", ""),
@@ -214,7 +214,7 @@ def cmd_inspect(args):
 def cmd_history(args):
     with _store(args) as store:
         _, desc = store.lookup(args.image)
-        config = store.config(desc)
+        config = store.config(store.manifest(desc))
     print(f"{'CREATED':<22}{'CREATED BY':<50}COMMENT")
     for h in reversed(config.get("history") or []):
         print(f"{h.get('created', ''):<22}{h.get('created_by', '')[:48]:<50}{h.get('comment', '')}")

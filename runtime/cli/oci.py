@@ -187,8 +187,9 @@ def cmd_kill(args):
 
 
 def cmd_delete(args):
-    if args.force and not os.path.isdir(os.path.join(args.root, args.id)) and "/" not in args.id:
-        return  # containerd's shim and conmon call delete --force after delete: gone is fine, and quick
+    from runtime.container.state import validate_id
+    if args.force and not os.path.isdir(os.path.join(args.root, validate_id(args.id))):
+        return  # the shims call delete --force after delete: gone is fine, and quick without the lifecycle
     from runtime.container import lifecycle
     lifecycle.delete(_store(args), args.id, args.force)
 

@@ -25,13 +25,8 @@ def _now() -> str:
 
 
 def _layer_media_type(path: str) -> str:
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head[:2] == b"\x1f\x8b":
-        return MEDIA_LAYER + "+gzip"
-    if head == b"\x28\xb5\x2f\xfd":
-        return MEDIA_LAYER + "+zstd"
-    return MEDIA_LAYER
+    kind = layer.compression(path)
+    return MEDIA_LAYER + (f"+{kind}" if kind else "")
 
 
 def _commit(store: Store, ref: Reference, config: dict, layers: list) -> dict:
@@ -56,10 +51,9 @@ def verify_and_tag(store: Store, desc: dict, ref: Reference) -> None:
 def import_rootfs(store: Store, tar_path: str, name: str, cmd: list | None = None) -> dict:
     """`hull import`: one layer from a root filesystem tar (plain, gzip or zstd)."""
     ref = parse(name)
-    with tempfile.TemporaryDirectory(dir=os.path.join(store.root, "tmp")) as work:
-        os.mkdir(os.path.join(work, "diff"))
-        with open(tar_path, "rb") as f:
-            diff_id, _ = layer.unpack(f, os.path.join(work, "diff"))  # validates before storing
+    with open(tar_path, "rb") as f:
+        diff_id, work = store.unpack(f)  # validates the tar before anything is stored
+    store.install(work, diff_id)  # a first layer's chain ID is its diff ID: _commit finds it unpacked
     digest, size = store.put_file(tar_path)
     config = {"architecture": "amd64", "os": "linux", "created": _now(),
               "config": {"Env": DEFAULT_ENV, **({"Cmd": cmd} if cmd else {})},
@@ -103,28 +97,27 @@ def load(store: Store, archive_path: str) -> list:
     return loaded
 
 
-def _member_json(tar, name: str, archive: str):
+def _member(tar, name: str, archive: str):
+    """The readable file of an archive member, or ImageError."""
     try:
         f = tar.extractfile(name)
     except KeyError:
         raise ImageError(f"{archive}: no {name} in the archive") from None
     if f is None:
         raise ImageError(f"{archive}: {name} is not a file")
+    return f
+
+
+def _member_json(tar, name: str, archive: str):
     try:
-        return json.loads(f.read())
+        return json.loads(_member(tar, name, archive).read())
     except ValueError as e:
         raise ImageError(f"{archive}: {name} is not JSON: {e}") from None
 
 
 def _extract_member(tar, name: str, dest: str, archive: str) -> None:
-    try:
-        f = tar.extractfile(name)
-    except KeyError:
-        raise ImageError(f"{archive}: layer {name} is not in the archive") from None
-    if f is None:
-        raise ImageError(f"{archive}: layer {name} is not a file")
     with open(dest, "wb") as out:
-        shutil.copyfileobj(f, out, 1 << 20)
+        shutil.copyfileobj(_member(tar, name, archive), out, 1 << 20)
 
 
 def save(store: Store, names: list, out_path: str) -> None:
@@ -137,7 +130,7 @@ def save(store: Store, names: list, out_path: str) -> None:
             for ref, desc in images:
                 manifest = store.manifest(desc)
                 config_digest = manifest["config"]["digest"]
-                config = store.config(desc)
+                config = store.config(manifest)
                 config_name = config_digest.removeprefix("sha256:") + ".json"
                 if config_name not in written:
                     _add_file(tar, config_name, store.blob_path(config_digest))
@@ -174,9 +167,7 @@ def _add_file(tar, name: str, path: str) -> None:
 def _add_layer(tar, name: str, blob_path: str, tmp_dir: str) -> None:
     """The layer uncompressed (docker-archive layers are plain tars), through a temporary file
     because a tar member needs its size up front."""
-    with open(blob_path, "rb") as f:
-        head = f.read(4)
-    if head[:2] != b"\x1f\x8b" and head != b"\x28\xb5\x2f\xfd":
+    if layer.compression(blob_path) is None:
         _add_file(tar, name, blob_path)
         return
     with tempfile.NamedTemporaryFile(dir=tmp_dir) as t:

@@ -12,6 +12,7 @@ Whiteouts: `.wh.NAME` becomes a 0/0 character device NAME (overlayfs's whiteout)
 `.wh..wh..opq` marks its directory opaque (trusted.overlay.opaque=y).
 Compression is recognised by its magic: gzip, zstd (the zstandard package), or none.
 """
+import errno
 import os
 import stat
 import tarfile
@@ -25,6 +26,13 @@ _GZIP, _ZSTD = b"\x1f\x8b", b"\x28\xb5\x2f\xfd"
 
 class LayerError(HullError):
     """A layer that cannot be unpacked safely or is not a tar at all."""
+
+
+def compression(path: str) -> str | None:
+    """"gzip", "zstd" or None (a plain tar), from a layer file's magic."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return "zstd" if head == _ZSTD else "gzip" if head[:2] == _GZIP else None
 
 
 def decompressed(fileobj):
@@ -132,8 +140,8 @@ def _walk_parent(root: int, path: str, create: bool) -> tuple:
                     raise
                 os.mkdir(part, 0o755, dir_fd=fd)
                 nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except (NotADirectoryError, OSError) as e:
-                if e.errno in (20, 40):  # ENOTDIR, ELOOP: a file or a symlink in the way
+            except OSError as e:
+                if e.errno in (errno.ENOTDIR, errno.ELOOP):  # a file or a symlink in the way
                     raise LayerError(f"layer entry {path!r} goes through {part!r}, which is not a directory "
                                      "(a symlink is never followed)") from None
                 raise
@@ -171,12 +179,11 @@ def _extract(tar, m: tarfile.TarInfo, root: int, dirs: list, notes: list) -> Non
         return
     parent, name = _walk_parent(root, path, create=True)
     try:
-        base = name
-        if base == OPAQUE:
+        if name == OPAQUE:
             os.setxattr(f"/proc/self/fd/{parent}", "trusted.overlay.opaque", b"y")
             return
-        if base.startswith(WHITEOUT):
-            target = base[len(WHITEOUT):]
+        if name.startswith(WHITEOUT):
+            target = name[len(WHITEOUT):]
             _remove(parent, target)
             os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent)
             return

@@ -183,8 +183,8 @@ def pull(store, ref: Reference, platform: str = "linux/amd64", credentials=None,
         if store.has_blob(desc["digest"]):
             say(f"{desc['digest'][7:19]}: Already exists")
             continue
-        path = reg.blob(ref.path, desc["digest"], tmp)
-        store.put_file(path, desc["digest"], move=True)
+        path = reg.blob(ref.path, desc["digest"], tmp)  # checked against its digest as it arrived
+        store.put_file(path, desc["digest"], move=True, verified=True)
         say(f"{desc['digest'][7:19]}: Pull complete")
     store.put_bytes(data, digest)
     desc = {"mediaType": media_type, "digest": digest, "size": len(data)}

@@ -89,20 +89,24 @@ class Store:
     def has_blob(self, digest: str) -> bool:
         return os.path.exists(self.blob_path(digest))
 
-    def put_file(self, path: str, expected: str | None = None, move: bool = False) -> tuple:
-        """Store the file at path (moved if move, else copied); verify expected if given.
-        Returns (digest, size)."""
-        digest = sha256_file(path)
+    def put_file(self, path: str, expected: str | None = None, move: bool = False, verified: bool = False) -> tuple:
+        """Store the file at path (moved if move, else copied); check it against expected unless the
+        caller already did while writing it (verified). Returns (digest, size)."""
+        digest = expected if verified and expected else sha256_file(path)
         if expected and digest != expected:
             raise ImageError(f"blob digest mismatch: expected {expected}, got {digest}")
         dest = self.blob_path(digest)
         size = os.path.getsize(path)
-        if not os.path.exists(dest):
-            tmp = tempfile.mktemp(dir=os.path.join(self.root, "tmp"))
-            (shutil.move if move else shutil.copyfile)(path, tmp)
-            os.rename(tmp, dest)
+        if os.path.exists(dest):
+            if move:
+                os.unlink(path)
         elif move:
-            os.unlink(path)
+            os.rename(path, dest)  # callers keep their files in tmp/, on the store's filesystem
+        else:
+            fd, tmp = tempfile.mkstemp(dir=os.path.join(self.root, "tmp"))
+            os.close(fd)
+            shutil.copyfile(path, tmp)
+            os.rename(tmp, dest)
         return digest, size
 
     def put_bytes(self, data: bytes, expected: str | None = None) -> tuple:
@@ -192,12 +196,13 @@ class Store:
         """docker's image ID: the config's digest."""
         return self.manifest(desc)["config"]["digest"]
 
-    def config(self, desc: dict) -> dict:
-        return self.read_json(self.manifest(desc)["config"]["digest"])
+    def config(self, manifest: dict) -> dict:
+        return self.read_json(manifest["config"]["digest"])
 
     def layer_dirs(self, desc: dict) -> list:
         """Each layer's unpacked directory, bottom first, unpacking those not yet here."""
-        manifest, config = self.manifest(desc), self.config(desc)
+        manifest = self.manifest(desc)
+        config = self.config(manifest)
         diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
         if len(diff_ids) != len(manifest["layers"]):
             raise ImageError("image config's rootfs.diff_ids do not match the manifest's layers")
@@ -207,36 +212,38 @@ class Store:
         return dirs
 
     def _unpacked(self, chain: str, diff_id: str, blob: str) -> str:
-        home = os.path.join(self.root, "layers", chain.removeprefix("sha256:"))
-        diff = os.path.join(home, "diff")
+        diff = os.path.join(self.root, "layers", chain.removeprefix("sha256:"), "diff")
         if os.path.isdir(diff):
             return diff
+        with open(self.blob_path(blob), "rb") as f:
+            got, work = self.unpack(f)
+        if got != diff_id:
+            shutil.rmtree(work)
+            raise ImageError(f"layer {blob}: content is {got}, the config says {diff_id}")
+        return self.install(work, chain)
+
+    def unpack(self, fileobj) -> tuple:
+        """Unpack a layer into a new directory under tmp/: (diff ID, that directory)."""
         work = tempfile.mkdtemp(dir=os.path.join(self.root, "tmp"))
         try:
             os.mkdir(os.path.join(work, "diff"), 0o755)
-            with open(self.blob_path(blob), "rb") as f:
-                got, _ = layer.unpack(f, os.path.join(work, "diff"))
-            if got != diff_id:
-                raise ImageError(f"layer {blob}: content is {got}, the config says {diff_id}")
-            short = hashlib.sha256(chain.encode()).hexdigest()[:26]
-            with open(os.path.join(work, "link"), "w") as f:
-                f.write(short)
-            os.rename(work, home)
-            link = os.path.join(self.root, "l", short)
-            if not os.path.lexists(link):
-                os.symlink(os.path.join("..", "layers", os.path.basename(home), "diff"), link)
-            return diff
+            diff_id, _ = layer.unpack(fileobj, os.path.join(work, "diff"))
+            return diff_id, work
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
 
-    def short_link(self, diff: str) -> str:
-        """l/SHORT for a layer directory: what goes into overlayfs's lowerdir."""
-        with open(os.path.join(os.path.dirname(diff), "link")) as f:
-            return os.path.join("l", f.read().strip())
-
-    def remove(self, ref: Reference) -> None:
-        self.untag(ref)
+    def install(self, work: str, chain: str) -> str:
+        """Move an unpacked layer (from unpack) to layers/CHAIN and link it from l/."""
+        home = os.path.join(self.root, "layers", chain.removeprefix("sha256:"))
+        if os.path.isdir(home):
+            shutil.rmtree(work)
+        else:
+            os.rename(work, home)
+        link = os.path.join(self.root, "l", _short(chain))
+        if not os.path.lexists(link):
+            os.symlink(os.path.join("..", "layers", os.path.basename(home), "diff"), link)
+        return os.path.join(home, "diff")
 
     def prune(self) -> tuple:
         """Remove blobs no name reaches and layers no image uses; (blobs removed, layers removed)."""
@@ -245,7 +252,7 @@ class Store:
             blobs.add(desc["digest"])
             try:
                 m = self.manifest(desc)
-                diff_ids = (self.config(desc).get("rootfs") or {}).get("diff_ids") or []
+                diff_ids = (self.config(m).get("rootfs") or {}).get("diff_ids") or []
             except HullError:
                 continue
             blobs.add(m["config"]["digest"])
@@ -258,15 +265,17 @@ class Store:
                 gone_blobs += 1
         for chain in os.listdir(os.path.join(self.root, "layers")):
             if chain not in chains:
-                home = os.path.join(self.root, "layers", chain)
                 try:
-                    with open(os.path.join(home, "link")) as f:
-                        os.unlink(os.path.join(self.root, "l", f.read().strip()))
-                except OSError:
+                    os.unlink(os.path.join(self.root, "l", _short("sha256:" + chain)))
+                except FileNotFoundError:
                     pass
-                shutil.rmtree(home)
+                shutil.rmtree(os.path.join(self.root, "layers", chain))
                 gone_layers += 1
         shutil.rmtree(os.path.join(self.root, "tmp"))
         os.mkdir(os.path.join(self.root, "tmp"))
         return gone_blobs, gone_layers
 
+
+def _short(chain: str) -> str:
+    """A layer's name under l/: short, so many lowerdirs fit overlayfs's one page of options."""
+    return hashlib.sha256(chain.encode()).hexdigest()[:26]
