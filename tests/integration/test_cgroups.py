@@ -176,9 +176,14 @@ def test_pause_freezes_and_resume_thaws(oci, bundle):
     counter = f"/proc/{pid}/root/dev/shm/n"
 
     def count():
-        with open(counter) as f:
-            text = f.read().strip()
-        return int(text) if text else 0
+        """The counter; a read that races the shell's truncate-and-write (empty, or NULs on tmpfs)
+        is read again."""
+        for _ in range(1000):
+            with open(counter) as f:
+                text = f.read().strip()
+            if text.isdigit():
+                return int(text)
+        return 0
     wait_for(lambda: os.path.exists(counter) and count() > 0, "the counter to start")
     oci("pause", "frz", check=True)
     assert oci.state("frz")["status"] == "paused"
