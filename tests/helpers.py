@@ -85,3 +85,21 @@ def hull_cmd() -> list:
     if path:
         return [path]
     return [sys.executable, "-m", "runtime.cli.main"]
+
+
+class Hull:
+    """Runs `hull` with a private --root and --config; returns CompletedProcess (text)."""
+
+    def __init__(self, root, config=None, prefix=()):
+        import pathlib
+        self.root, self.store = str(root), pathlib.Path(root) / "images"
+        self.config = str(config) if config else os.path.join(str(root), "config")
+        self.prefix = list(prefix)  # e.g. nsenter into a test's network namespace
+
+    def __call__(self, *args, check=True, input=None, timeout=120):
+        import subprocess
+        p = subprocess.run(self.prefix + hull_cmd() + [f"--root={self.root}", f"--config={self.config}"]
+                           + [str(a) for a in args], capture_output=True, text=True, input=input, timeout=timeout)
+        if check:
+            assert p.returncode == 0, p.stderr
+        return p

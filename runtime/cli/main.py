@@ -1,12 +1,14 @@
 """hull: the docker-style engine. Today: the image commands (the store in runtime/image).
 
-    hull pull [--platform os/arch] NAME   from a registry (OCI distribution API)
+    hull pull [--platform os/arch] NAME / hull push NAME   to and from a registry (OCI distribution API)
+    hull login [-u USER] [--password-stdin] REGISTRY / hull logout REGISTRY   credentials (~/.hull)
     hull import ROOTFS.tar NAME[:TAG]     one-layer image from a root filesystem tar
     hull load -i FILE / hull save -o FILE IMAGE...   docker-archive in and out
     hull images [-q] [--digests] [--format '{{.Repository}}:{{.Tag}}']
     hull tag SOURCE TARGET, hull rmi IMAGE..., hull image inspect|prune|ls|rm, hull history IMAGE
 
-Errors exit 125 like docker's; `--root` (default /var/lib/hull) holds the store under images/.
+Errors exit 125 like docker's; `--root` (default /var/lib/hull) holds the store under images/,
+`--config` (default ~/.hull) the credentials and insecure registries (runtime/image/config.py).
 """
 import os
 import sys
@@ -18,6 +20,7 @@ from runtime.errors import HullError, InvalidArgument
 
 GLOBAL_FLAGS = [
     Flag("root", value=True, default="/var/lib/hull", help="hull's data directory (default /var/lib/hull)"),
+    Flag("config", value=True, help="credentials and registry settings (default $HULL_CONFIG or ~/.hull)"),
     Flag("version", "v", help="print the version"),
     Flag("help", "h", help="show help"),
 ]
@@ -36,6 +39,13 @@ VERB_TABLE = {v.name: v for v in [
                                                           help="os/arch[/variant] to choose from an index"),
                                                      Flag("quiet", "q", help="print only the name")],
          ["reference"]),
+    Verb("push", "send an image to its registry", [Flag("quiet", "q", help="print only the digest")],
+         ["reference"]),
+    Verb("login", "check and keep credentials for a registry", [
+        Flag("username", "u", value=True, help="user name"),
+        Flag("password", "p", value=True, help="password (visible to other users: prefer --password-stdin)"),
+        Flag("password-stdin", help="read the password from stdin")], [], ["server"]),
+    Verb("logout", "forget the credentials for a registry", [], [], ["server"]),
     Verb("load", "load images from a docker-archive", [Flag("input", "i", value=True, help="the archive"),
                                                       Flag("quiet", "q", help="print nothing")]),
     Verb("save", "write images as a docker-archive", [Flag("output", "o", value=True, help="the archive")],
@@ -135,13 +145,74 @@ def cmd_import(args):
 
 
 def cmd_pull(args):
-    from runtime.image import registry
+    from runtime.image import transfer
+    from runtime.image.config import Config
     from runtime.image.reference import parse as parse_ref
     ref = parse_ref(args.reference)
-    say = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
+    config = Config(args.config)
     with _store(args) as store:
-        registry.pull(store, ref, args.platform, say=say)
+        transfer.pull(store, ref, args.platform, config, transfer.Progress(quiet=args.quiet))
     print(str(ref) if args.quiet else f"Status: Downloaded {ref.familiar()}")
+    return 0
+
+
+def cmd_push(args):
+    from runtime.image import transfer
+    from runtime.image.config import Config
+    config = Config(args.config)
+    with _store(args) as store:
+        digest = transfer.push(store, args.reference, config, transfer.Progress(quiet=args.quiet))
+    if args.quiet:
+        print(digest)
+    return 0
+
+
+def _server(text: str | None) -> str:
+    """A login server as the domain image references use: docker.io for Docker Hub's spellings."""
+    if not text:
+        return "docker.io"
+    host = text.split("://", 1)[-1].split("/", 1)[0]
+    if host in ("index.docker.io", "registry-1.docker.io", "docker.io"):
+        return "docker.io"
+    if not host or host != host.lower():
+        raise InvalidArgument(f"invalid registry {text!r}")
+    return host
+
+
+def cmd_login(args):
+    from runtime.image import transfer
+    from runtime.image.config import Config
+    domain = _server(args.server)
+    user, password = args.username, args.password
+    if args.password_stdin:
+        if args.password:
+            raise InvalidArgument("--password and --password-stdin are mutually exclusive")
+        if not user:
+            raise InvalidArgument("--password-stdin needs --username")
+        password = sys.stdin.readline().rstrip("\n").rstrip("\r")
+    if not user:
+        if not sys.stdin.isatty():
+            raise InvalidArgument("login: give --username (stdin is not a terminal to ask on)")
+        user = input("Username: ").strip()
+    if not password:
+        import getpass
+        if not sys.stdin.isatty():
+            raise InvalidArgument("login: give --password-stdin (stdin is not a terminal to ask on)")
+        password = getpass.getpass("Password: ")
+    if not user or not password:
+        raise InvalidArgument("login: a user name and a password are required")
+    transfer.login(domain, user, password, Config(args.config))
+    print("Login Succeeded")
+    return 0
+
+
+def cmd_logout(args):
+    from runtime.image.config import Config
+    domain = _server(args.server)
+    if Config(args.config).remove_credentials(domain):
+        print(f"Removing login credentials for {domain}")
+    else:
+        print(f"Not logged in to {domain}")
     return 0
 
 
@@ -226,10 +297,10 @@ def cmd_image(args):
     if verb is None:
         raise InvalidArgument(f"image: unknown command {args.action!r} (ls, inspect, rm, prune, history, "
                               "import, load, save, tag)")
-    return main([f"--root={args.root}", verb] + args.command)
+    return main([f"--root={args.root}"] + ([f"--config={args.config}"] if args.config else []) + [verb] + args.command)
 
 
-VERBS = {"pull": cmd_pull, "images": cmd_images, "import": cmd_import, "load": cmd_load, "save": cmd_save, "tag": cmd_tag,
+VERBS = {"pull": cmd_pull, "push": cmd_push, "login": cmd_login, "logout": cmd_logout, "images": cmd_images, "import": cmd_import, "load": cmd_load, "save": cmd_save, "tag": cmd_tag,
          "rmi": cmd_rmi, "prune": cmd_prune, "inspect": cmd_inspect, "history": cmd_history, "image": cmd_image}
 
 

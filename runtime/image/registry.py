@@ -1,16 +1,24 @@
-"""A registry client (OCI distribution / Docker Registry HTTP API v2) for `hull pull`.
+"""A registry client: the OCI distribution API (Docker Registry HTTP API v2) over urllib.
 
-    GET /v2/NAME/manifests/REF   an image manifest, or an index / manifest list to choose from
-    GET /v2/NAME/blobs/DIGEST    configs and layers, verified against their digest
+    GET  /v2/                          is it there, and which authentication does it want
+    GET  /v2/NAME/manifests/REF        an image manifest, or an index / manifest list to choose from
+    GET  /v2/NAME/blobs/DIGEST         configs and layers, verified against their digest
+    HEAD /v2/NAME/blobs/DIGEST         does the repository have it (push skips it then)
+    POST /v2/NAME/blobs/uploads/       start an upload, or ?mount=DIGEST&from=OTHER to reuse a blob
+    PUT  LOCATION?digest=DIGEST        finish an upload with the whole blob
+    PUT  /v2/NAME/manifests/TAG        name the image
 
-Auth: a 401 names its scheme in WWW-Authenticate. Bearer: ask the realm for a token for the scope
+Auth: a 401 names its scheme in WWW-Authenticate. Bearer: ask the realm for a token for the scopes
 (with the user's credentials if any, anonymously otherwise) and retry; Basic: send the credentials.
 Like docker, registries on localhost and 127.0.0.0/8 are spoken to over plain HTTP, others over
-HTTPS. Transient failures (connection errors, 5xx, 429) are retried a few times.
+HTTPS; a registry the user lists as insecure gets HTTPS without verification, else plain HTTP.
+Transient failures (connection errors, 5xx, 429) are retried a few times.
 """
 import base64
 import hashlib
+import http.client
 import os
+import ssl
 import tempfile
 import time
 import urllib.error
@@ -19,7 +27,6 @@ import urllib.request
 
 from runtime import fastjson as json
 from runtime.errors import HullError, NotFound
-from runtime.image.reference import Reference
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
@@ -27,6 +34,7 @@ MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
                   "application/vnd.docker.distribution.manifest.v2+json")
 ACCEPT = ", ".join(MANIFEST_TYPES + INDEX_TYPES)
 RETRIES = 3
+TRANSIENT = (429, 500, 502, 503, 504)
 
 
 class RegistryError(HullError):
@@ -38,79 +46,152 @@ def is_plain_http(domain: str) -> bool:
     return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
+class _NoRedirectAuth(urllib.request.HTTPRedirectHandler):
+    """Follow redirects (registries send blobs to storage), but not with our credentials to
+    another host."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
+            new.remove_header("Authorization")
+        return new
+
+
 class Registry:
-    def __init__(self, domain: str, credentials: tuple | None = None):
-        host = "registry-1.docker.io" if domain == "docker.io" else domain
-        self.base = ("http://" if is_plain_http(domain) else "https://") + host
+    def __init__(self, domain: str, credentials: tuple | None = None, insecure: bool = False, warn=None):
+        """credentials: (user, password) or None; insecure: the user listed this registry as such."""
         self.domain, self.credentials, self.token = domain, credentials, None
+        host = "registry-1.docker.io" if domain == "docker.io" else domain
+        context = None
+        if is_plain_http(domain):
+            scheme = "http"
+        elif insecure:
+            scheme = self._insecure_scheme(host)
+            context = ssl._create_unverified_context()
+            if warn:
+                warn(f"WARNING: {domain} is an insecure registry: {scheme.upper()} without certificate checks")
+        else:
+            scheme = "https"
+        self.base = f"{scheme}://{host}"
+        self.opener = urllib.request.build_opener(_NoRedirectAuth, urllib.request.HTTPSHandler(context=context))
+
+    @staticmethod
+    def _insecure_scheme(host: str) -> str:
+        """HTTPS (unverified) if the registry speaks TLS, else plain HTTP — as docker does."""
+        try:
+            urllib.request.urlopen(f"https://{host}/v2/", timeout=5, context=ssl._create_unverified_context())
+        except urllib.error.HTTPError:
+            return "https"  # it answered over TLS (a 401 is an answer)
+        except (urllib.error.URLError, OSError):
+            return "http"
+        return "https"
 
     # -- HTTP -------------------------------------------------------------------------------------------
-    def _open(self, path: str, accept: str = "", scope: str = ""):
-        """GET base+path, authenticating on a 401 and retrying transient failures."""
-        url = self.base + path
-        for attempt in range(RETRIES):
-            headers = {"Accept": accept} if accept else {}
+    def request(self, method: str, path: str, scopes=(), headers=None, body=None, ok=(200,), progress=None):
+        """One request (path may be a full URL), authenticating on a 401 and retrying transient
+        failures; returns the open response. body: bytes, or a file path opened per attempt (whose
+        upload calls progress(done, total))."""
+        url = path if "://" in path else self.base + path
+        authenticated = False
+        for attempt in range(RETRIES + 1):
+            h = dict(headers or {})
             if self.token:
-                headers["Authorization"] = self.token
+                h["Authorization"] = self.token
+            data = body
+            if isinstance(body, str):
+                data = _Upload(body, progress)
+                h["Content-Length"] = str(data.total)
             try:
-                return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30)
+                r = self.opener.open(urllib.request.Request(url, data=data, headers=h, method=method), timeout=60)
             except urllib.error.HTTPError as e:
-                if e.code == 401 and not (self.token and attempt):
-                    self._authenticate(e.headers.get("WWW-Authenticate", ""), scope)
+                if e.code == 401 and not authenticated:
+                    self._authenticate(e.headers.get("WWW-Authenticate", ""), scopes)
+                    authenticated = True
                     continue
+                if e.code in ok:
+                    return e  # e.g. 404 asked for by a HEAD that checks existence
+                if e.code == 401:
+                    raise RegistryError(f"{self.domain}: 401 Unauthorized for {method} {path}"
+                                        + ("" if self.credentials else " (no credentials: hull login?)")) from None
                 if e.code == 404:
-                    raise NotFound(f"{self.domain}{path}: not found") from None
-                if e.code in (429, 500, 502, 503, 504) and attempt < RETRIES - 1:
+                    raise NotFound(f"{self.domain}{urllib.parse.urlsplit(url).path}: not found") from None
+                if e.code in TRANSIENT and attempt < RETRIES:
                     time.sleep(0.5 * (attempt + 1))
                     continue
                 detail = e.read(2000).decode(errors="replace").strip()
-                raise RegistryError(f"{self.domain}: {e.code} {e.reason} for {path}"
+                raise RegistryError(f"{self.domain}: {e.code} {e.reason} for {method} {urllib.parse.urlsplit(url).path}"
                                     + (f": {detail}" if detail else "")) from None
             except (urllib.error.URLError, OSError) as e:
-                if attempt < RETRIES - 1:
+                reason = getattr(e, "reason", e)
+                if isinstance(reason, ssl.SSLError):
+                    raise RegistryError(f"{self.domain}: TLS failed ({reason}); if this registry is "
+                                        "yours and speaks plain HTTP, list it in insecure-registries") from None
+                if attempt < RETRIES:
                     time.sleep(0.5 * (attempt + 1))
                     continue
-                reason = getattr(e, "reason", e)
                 raise RegistryError(f"cannot reach registry {self.domain} ({self.base}): {reason}") from None
-        raise RegistryError(f"{self.domain}: authentication failed for {path}"
-                            + ("" if self.credentials else " (no credentials: hull login?)"))
+            finally:
+                if data is not body:
+                    data.close()
+            if r.status in ok:
+                return r
+            r.close()
+            raise RegistryError(f"{self.domain}: unexpected {r.status} for {method} {path}")
+        raise RegistryError(f"{self.domain}: giving up on {method} {path}")
 
-    def _authenticate(self, challenge: str, scope: str) -> None:
+    def _basic(self) -> str:
+        return "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
+
+    def _authenticate(self, challenge: str, scopes) -> None:
         scheme, _, params = challenge.partition(" ")
         if scheme.lower() == "basic":
             if not self.credentials:
                 raise RegistryError(f"{self.domain}: 401 Unauthorized: the registry wants a user and "
                                     "password (hull login)")
-            self.token = "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
+            self.token = self._basic()
             return
         if scheme.lower() != "bearer":
             raise RegistryError(f"{self.domain}: unsupported authentication {challenge!r}")
         fields = _parse_challenge(params)
         if "realm" not in fields:
             raise RegistryError(f"{self.domain}: bearer challenge without a realm")
-        query = {k: v for k, v in (("service", fields.get("service")), ("scope", fields.get("scope") or scope)) if v}
+        query = [("service", fields["service"])] if fields.get("service") else []
+        query += [("scope", s) for s in (list(scopes) or [fields.get("scope")]) if s]
+        if self.credentials:
+            query.append(("account", self.credentials[0]))
         req = urllib.request.Request(fields["realm"] + "?" + urllib.parse.urlencode(query))
         if self.credentials:
-            req.add_header("Authorization", "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode())
+            req.add_header("Authorization", self._basic())
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with self.opener.open(req, timeout=30) as r:
                 body = json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            raise RegistryError(f"{self.domain}: the token service {fields['realm']} said {e.code} {e.reason}"
+                                + ("" if self.credentials else " (no credentials: hull login?)")) from None
         except (urllib.error.URLError, OSError, ValueError) as e:
             raise RegistryError(f"{self.domain}: token from {fields['realm']} failed: {getattr(e, 'reason', e)}") from None
-        token = body.get("token") or body.get("access_token")
+        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
         if not token:
             raise RegistryError(f"{self.domain}: the token service gave no token")
         self.token = "Bearer " + token
 
-    # -- content ------------------------------------------------------------------------------------------
+    # -- reading ----------------------------------------------------------------------------------------
+    def ping(self) -> None:
+        """GET /v2/ with the credentials: raises unless the registry accepts them (hull login)."""
+        self.request("GET", "/v2/").close()
+
     def manifest(self, repo: str, reference: str) -> tuple:
         """(bytes, media type, digest) of a manifest; a digest reference is verified."""
-        with self._open(f"/v2/{repo}/manifests/{reference}", ACCEPT, f"repository:{repo}:pull") as r:
+        with self.request("GET", f"/v2/{repo}/manifests/{reference}", [f"repository:{repo}:pull"],
+                          {"Accept": ACCEPT}) as r:
             data = r.read()
             media_type = r.headers.get("Content-Type", "").split(";")[0].strip()
+            claimed = r.headers.get("Docker-Content-Digest", "")
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        if reference.startswith("sha256:") and digest != reference:
-            raise RegistryError(f"manifest {reference} from {self.domain} has digest {digest}")
+        # by digest, the name is the check; by tag, the digest the registry says it holds
+        want = reference if reference.startswith("sha256:") else claimed if claimed.startswith("sha256:") else digest
+        if digest != want:
+            raise RegistryError(f"manifest {reference} from {self.domain}: content has digest {digest}, expected {want}")
         if not media_type or media_type in ("application/json", "text/plain"):
             try:
                 media_type = json.loads(data).get("mediaType", "")
@@ -120,25 +201,92 @@ class Registry:
 
     def blob(self, repo: str, digest: str, tmp_dir: str, progress=None) -> str:
         """Download a blob into a temporary file in tmp_dir and verify it; returns the file's path
-        (the caller moves it into the store). A failed or interrupted download leaves nothing."""
+        (the caller moves it into the store). A download that breaks off is started again; a
+        failed or interrupted one leaves nothing."""
         fd, path = tempfile.mkstemp(dir=tmp_dir, prefix="blob-")
         try:
-            h = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out, self._open(f"/v2/{repo}/blobs/{digest}", "", f"repository:{repo}:pull") as r:
-                total = int(r.headers.get("Content-Length") or 0)
-                done = 0
-                while chunk := r.read(1 << 20):
-                    h.update(chunk)
-                    out.write(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(digest, done, total)
+            with os.fdopen(fd, "wb") as out:
+                for attempt in range(RETRIES + 1):
+                    out.seek(0)
+                    out.truncate()
+                    h, done, total = hashlib.sha256(), 0, 0
+                    try:
+                        with self.request("GET", f"/v2/{repo}/blobs/{digest}", [f"repository:{repo}:pull"]) as r:
+                            total = int(r.headers.get("Content-Length") or 0)
+                            while chunk := r.read(1 << 20):
+                                h.update(chunk)
+                                out.write(chunk)
+                                done += len(chunk)
+                                if progress:
+                                    progress(done, total)
+                        break
+                    except (http.client.HTTPException, ConnectionError, TimeoutError) as e:
+                        if attempt == RETRIES:
+                            raise RegistryError(f"blob {digest} from {self.domain}: the download broke off "
+                                                f"after {done} of {total} bytes ({e!r})") from None
+                        time.sleep(0.5 * (attempt + 1))
             if "sha256:" + h.hexdigest() != digest:
-                raise RegistryError(f"blob {digest} from {self.domain} does not match its digest")
+                raise RegistryError(f"blob {digest} from {self.domain} does not match its digest "
+                                    f"({done} bytes received)")
             return path
         except BaseException:
             os.unlink(path)
             raise
+
+    # -- writing ----------------------------------------------------------------------------------------
+    def has_blob(self, repo: str, digest: str) -> bool:
+        scopes = [f"repository:{repo}:pull,push"]
+        with self.request("HEAD", f"/v2/{repo}/blobs/{digest}", scopes, ok=(200, 404)) as r:
+            return r.status == 200
+
+    def mount_blob(self, repo: str, digest: str, source: str) -> str | None:
+        """Ask the registry to link a blob it holds for repository source into repo (no upload).
+        Returns None if it did, else the upload location it opened instead."""
+        scopes = [f"repository:{repo}:pull,push", f"repository:{source}:pull"]
+        query = urllib.parse.urlencode({"mount": digest, "from": source})
+        with self.request("POST", f"/v2/{repo}/blobs/uploads/?{query}", scopes, body=b"", ok=(201, 202)) as r:
+            return None if r.status == 201 else self._location(r)
+
+    def upload_blob(self, repo: str, digest: str, path: str, location: str | None = None, progress=None) -> None:
+        """Monolithic upload: POST opens a session (unless location is one), PUT sends it all."""
+        scopes = [f"repository:{repo}:pull,push"]
+        if location is None:
+            with self.request("POST", f"/v2/{repo}/blobs/uploads/", scopes, body=b"", ok=(202,)) as r:
+                location = self._location(r)
+        sep = "&" if "?" in location else "?"
+        with self.request("PUT", f"{location}{sep}digest={urllib.parse.quote(digest)}", scopes,
+                          {"Content-Type": "application/octet-stream"}, body=path, ok=(201,), progress=progress):
+            pass
+
+    def put_manifest(self, repo: str, tag: str, data: bytes, media_type: str) -> str:
+        """Name the manifest tag in repo; returns the digest the registry computed."""
+        with self.request("PUT", f"/v2/{repo}/manifests/{tag}", [f"repository:{repo}:pull,push"],
+                          {"Content-Type": media_type}, body=data, ok=(201,)) as r:
+            return r.headers.get("Docker-Content-Digest", "")
+
+    def _location(self, r) -> str:
+        location = r.headers.get("Location")
+        if not location:
+            raise RegistryError(f"{self.domain}: an upload without a Location")
+        return urllib.parse.urljoin(self.base + "/", location)
+
+
+class _Upload:
+    """A file http.client reads in blocks as a request body, reporting how far it got."""
+
+    def __init__(self, path: str, progress=None):
+        self.f = open(path, "rb")
+        self.total, self.done, self.progress = os.fstat(self.f.fileno()).st_size, 0, progress
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.f.read(n)
+        self.done += len(chunk)
+        if self.progress:
+            self.progress(self.done, self.total)
+        return chunk
+
+    def close(self) -> None:
+        self.f.close()
 
 
 def _parse_challenge(params: str) -> dict:
@@ -160,34 +308,3 @@ def choose_platform(index: dict, platform: str) -> dict:
     have = sorted({f"{(d.get('platform') or {}).get('os')}/{(d.get('platform') or {}).get('architecture')}"
                    for d in index.get("manifests") or []})
     raise NotFound(f"no image for platform {platform} (the index has {', '.join(have) or 'none'})")
-
-
-def pull(store, ref: Reference, platform: str = "linux/amd64", credentials=None, say=print) -> dict:
-    """Fetch ref into the store and name it; returns the manifest descriptor."""
-    from runtime.image import archive
-    from runtime.image.store import ImageError
-    reg = Registry(ref.domain, credentials)
-    data, media_type, digest = reg.manifest(ref.path, ref.digest or ref.tag)
-    if media_type in INDEX_TYPES:
-        chosen = choose_platform(json.loads(data), platform)
-        data, media_type, digest = reg.manifest(ref.path, chosen["digest"])
-    if media_type not in MANIFEST_TYPES:
-        raise ImageError(f"{ref}: unsupported manifest type {media_type!r}")
-    try:
-        manifest = json.loads(data)
-        config_desc, layers = manifest["config"], manifest["layers"]
-    except (ValueError, KeyError, TypeError):
-        raise ImageError(f"{ref}: malformed manifest") from None
-    tmp = os.path.join(store.root, "tmp")
-    for desc in [config_desc] + layers:
-        if store.has_blob(desc["digest"]):
-            say(f"{desc['digest'][7:19]}: Already exists")
-            continue
-        path = reg.blob(ref.path, desc["digest"], tmp)  # checked against its digest as it arrived
-        store.put_file(path, desc["digest"], move=True, verified=True)
-        say(f"{desc['digest'][7:19]}: Pull complete")
-    store.put_bytes(data, digest)
-    desc = {"mediaType": media_type, "digest": digest, "size": len(data)}
-    archive.verify_and_tag(store, desc, ref)
-    say(f"Digest: {digest}")
-    return desc

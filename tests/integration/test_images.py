@@ -8,22 +8,14 @@ import tarfile
 
 import pytest
 
-from helpers import hull_cmd
+from helpers import Hull
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture
 def hull(tmp_path):
-    root = tmp_path / "hull"
-
-    def run(*args, check=True):
-        p = subprocess.run(hull_cmd() + [f"--root={root}"] + [str(a) for a in args], capture_output=True, text=True)
-        if check:
-            assert p.returncode == 0, p.stderr
-        return p
-    run.store = root / "images"
-    return run
+    return Hull(tmp_path / "hull")
 
 
 @pytest.fixture(scope="module")
