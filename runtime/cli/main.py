@@ -3,7 +3,7 @@
     hull pull [--platform os/arch] NAME / hull push NAME   to and from a registry (OCI distribution API)
     hull login [-u USER] [--password-stdin] REGISTRY / hull logout REGISTRY   credentials (~/.hull)
     hull import ROOTFS.tar NAME[:TAG]     one-layer image from a root filesystem tar
-    hull load -i FILE / hull save -o FILE IMAGE...   docker-archive in and out
+    hull load -i PATH / hull save [--format oci-dir] -o PATH IMAGE...   docker-archive, OCI layouts
     hull images [-q] [--digests] [--format '{{.Repository}}:{{.Tag}}']
     hull tag SOURCE TARGET, hull rmi IMAGE..., hull image inspect|prune|ls|rm, hull history IMAGE
 
@@ -46,9 +46,12 @@ VERB_TABLE = {v.name: v for v in [
         Flag("password", "p", value=True, help="password (visible to other users: prefer --password-stdin)"),
         Flag("password-stdin", help="read the password from stdin")], [], ["server"]),
     Verb("logout", "forget the credentials for a registry", [], [], ["server"]),
-    Verb("load", "load images from a docker-archive", [Flag("input", "i", value=True, help="the archive"),
+    Verb("load", "load images from a docker-archive, oci-archive or OCI layout directory", [
+        Flag("input", "i", value=True, help="the archive or directory"),
                                                       Flag("quiet", "q", help="print nothing")]),
-    Verb("save", "write images as a docker-archive", [Flag("output", "o", value=True, help="the archive")],
+    Verb("save", "write images as a docker-archive or an OCI layout", [
+        Flag("output", "o", value=True, help="the archive (or directory, for oci-dir)"),
+        Flag("format", value=True, default="docker-archive", help="docker-archive, oci-archive or oci-dir")],
          ["image"], rest=True),
     Verb("tag", "give an image another name", [], ["source", "target"]),
     Verb("rmi", "remove names, and the data no other image uses", [Flag("force", "f", help="(accepted; no container uses an image yet)")],
@@ -217,23 +220,44 @@ def cmd_logout(args):
 
 
 def cmd_load(args):
-    from runtime.image import archive
+    from runtime.image import archive, layout
     if not args.input:
         raise InvalidArgument("load: -i FILE is required (reading stdin is not supported)")
+    if not os.path.exists(args.input):
+        raise InvalidArgument(f"{args.input}: no such file or directory")
     with _store(args) as store:
-        refs = archive.load(store, args.input)
+        refs = (layout if _is_oci(args.input) else archive).load(store, args.input)
     if not args.quiet:
         for ref in refs:
             print(f"Loaded image: {ref.familiar()}")
     return 0
 
 
+def _is_oci(path: str) -> bool:
+    """An OCI layout directory, or a tar of one that is not also a docker-archive (docker 25 writes both)."""
+    if os.path.isdir(path):
+        return True
+    import tarfile
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            names = {n.removeprefix("./") for n in tar.getnames()}
+    except (tarfile.TarError, OSError):
+        return False  # the docker-archive loader says what is wrong with it
+    return "oci-layout" in names and "manifest.json" not in names
+
+
 def cmd_save(args):
-    from runtime.image import archive
+    from runtime.image import archive, layout
     if not args.output:
         raise InvalidArgument("save: -o FILE is required (writing to stdout is not supported)")
+    names = [args.image] + args.command
     with _store(args) as store:
-        archive.save(store, [args.image] + args.command, args.output)
+        if args.format == "docker-archive":
+            archive.save(store, names, args.output)
+        elif args.format in ("oci-archive", "oci-dir"):
+            layout.save(store, names, args.output, archive=args.format == "oci-archive")
+        else:
+            raise InvalidArgument(f"save: unknown --format {args.format!r} (docker-archive, oci-archive, oci-dir)")
     return 0
 
 

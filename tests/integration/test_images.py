@@ -1,5 +1,6 @@
-"""hull's image store from the command line: import, images, tag, save/load (docker-archive) with
-skopeo and umoci as the independent tools, rmi and prune, and bad input that must leave nothing."""
+"""hull's image store from the command line: import, images, tag, save/load (docker-archive, OCI layout
+directories and oci-archives) with skopeo and umoci as the independent tools, rmi and prune, and bad
+input that must leave nothing."""
 import io
 import json
 import os
@@ -71,6 +72,56 @@ def test_save_load_round_trip_with_skopeo_and_umoci(hull, rootfs_tar, tmp_path):
     assert json.loads(hull("image", "inspect", "busybox").stdout)[0]["Id"] == image_id
 
 
+def test_oci_layouts_with_skopeo_and_umoci(hull, rootfs_tar, tmp_path):
+    image_id = hull("import", rootfs_tar, "localhost:5000/tools/bb:v1").stdout.strip()
+    lower = json.loads(hull("image", "inspect", "localhost:5000/tools/bb:v1").stdout)[0]["GraphDriver"]["Data"]["LowerDir"]
+    # hull's layout directory: the tag is what umoci and skopeo look up
+    hull("save", "--format", "oci-dir", "-o", tmp_path / "ours", "localhost:5000/tools/bb:v1")
+    subprocess.run(["umoci", "unpack", "--image", f"{tmp_path}/ours:v1", str(tmp_path / "bundle")], check=True,
+                   capture_output=True)
+    assert tree(tmp_path / "bundle" / "rootfs") == tree(lower)
+    # skopeo writes a layout of its own (compressing the layer); hull loads it: same image
+    subprocess.run(["skopeo", "copy", "-q", f"oci:{tmp_path}/ours:v1", f"oci:{tmp_path}/boxes:v2"], check=True)
+    assert hull("load", "-i", tmp_path / "boxes").stdout == "Loaded image: boxes:v2\n"  # a bare tag: DIR:TAG
+    assert json.loads(hull("image", "inspect", "boxes:v2").stdout)[0]["Id"] == image_id
+    # an oci-archive out and back, and skopeo reads it
+    hull("save", "--format", "oci-archive", "-o", tmp_path / "bb.tar", "localhost:5000/tools/bb:v1")
+    inspected = json.loads(subprocess.run(["skopeo", "inspect", f"oci-archive:{tmp_path}/bb.tar:v1"], check=True,
+                                          capture_output=True, text=True).stdout)
+    repo_digest = json.loads(hull("image", "inspect", "localhost:5000/tools/bb:v1").stdout)[0]["RepoDigests"][0]
+    assert repo_digest.endswith("@" + inspected["Digest"])
+    hull("rmi", "localhost:5000/tools/bb:v1", "boxes:v2")
+    assert store_is_empty(hull.store)
+    assert hull("load", "-i", tmp_path / "bb.tar").stdout == "Loaded image: localhost:5000/tools/bb:v1\n"
+    assert json.loads(hull("image", "inspect", "localhost:5000/tools/bb:v1").stdout)[0]["Id"] == image_id
+
+
+def test_bad_oci_layouts_leave_nothing(hull, rootfs_tar, tmp_path):
+    hull("import", rootfs_tar, "busybox")
+    hull("save", "--format", "oci-dir", "-o", tmp_path / "good", "busybox")
+    p = hull("save", "--format", "oci-dir", "-o", tmp_path / "good", "busybox", check=False)
+    assert p.returncode == 125 and "exists" in p.stderr
+    p = hull("save", "--format", "tarball", "-o", tmp_path / "x", "busybox", check=False)
+    assert p.returncode == 125 and "unknown --format" in p.stderr
+    hull("rmi", "busybox")
+    index = json.loads((tmp_path / "good" / "index.json").read_text())
+    layer = json.loads((tmp_path / "good" / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]).read_text())["layers"][0]
+    blob = tmp_path / "good" / "blobs" / "sha256" / layer["digest"][7:]
+    data = blob.read_bytes()
+    blob.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    p = hull("load", "-i", tmp_path / "good", check=False)
+    assert p.returncode == 125 and "digest mismatch" in p.stderr, p.stderr
+    blob.unlink()
+    p = hull("load", "-i", tmp_path / "good", check=False)
+    assert p.returncode == 125 and "is missing" in p.stderr
+    (tmp_path / "good" / "index.json").write_text("{")
+    p = hull("load", "-i", tmp_path / "good", check=False)
+    assert p.returncode == 125 and "index.json is not JSON" in p.stderr
+    assert hull("images", "-q").stdout == ""
+    hull("image", "prune")
+    assert store_is_empty(hull.store)
+
+
 def tree(root) -> dict:
     """path -> (type and mode, owner, symlink target or size)."""
     out = {}
@@ -127,7 +178,7 @@ def layer_tar(name: str, data: bytes = b"x") -> bytes:
     (lambda tmp: archive(tmp, layer_tar("../escape")), "leaves the layer"),
     (lambda tmp: archive(tmp, b"garbage" * 200), "not a valid tar"),
     (lambda tmp: archive(tmp, layer_tar("ok"), tags=("Bad:Name",)), "must be lowercase"),
-    (lambda tmp: str(tmp), "not a docker-archive"),
+    (lambda tmp: str(tmp), "not an OCI image layout"),
 ])
 def test_bad_archives_leave_nothing(hull, tmp_path, make, words):
     path = make(tmp_path)
