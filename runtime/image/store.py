@@ -206,21 +206,37 @@ class Store:
         diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
         if len(diff_ids) != len(manifest["layers"]):
             raise ImageError("image config's rootfs.diff_ids do not match the manifest's layers")
-        dirs = []
-        for chain, diff_id, blob in zip(chain_ids(diff_ids), diff_ids, manifest["layers"]):
-            dirs.append(self._unpacked(chain, diff_id, blob["digest"]))
+        chains = chain_ids(diff_ids)
+        dirs = [os.path.join(self.root, "layers", c.removeprefix("sha256:"), "diff") for c in chains]
+        missing = [(c, d, blob["digest"]) for c, d, blob, home in zip(chains, diff_ids, manifest["layers"], dirs)
+                   if not os.path.isdir(home)]
+        if missing:
+            self._unpack_all(missing)
         return dirs
 
-    def _unpacked(self, chain: str, diff_id: str, blob: str) -> str:
-        diff = os.path.join(self.root, "layers", chain.removeprefix("sha256:"), "diff")
-        if os.path.isdir(diff):
-            return diff
-        with open(self.blob_path(blob), "rb") as f:
-            got, work = self.unpack(f)
-        if got != diff_id:
-            shutil.rmtree(work)
-            raise ImageError(f"layer {blob}: content is {got}, the config says {diff_id}")
-        return self.install(work, chain)
+    def _unpack_all(self, missing: list) -> None:
+        """Unpack layers [(chain, diff ID, blob digest)] side by side, then install them once all
+        verify. Each goes to its own directory; most of the time is the kernel creating files, which
+        threads do in parallel (the GIL is released in those calls)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def unpack(blob):
+            with open(self.blob_path(blob), "rb") as f:
+                return self.unpack(f)
+        pool = ThreadPoolExecutor(max_workers=min(len(missing), os.cpu_count() or 1, 4))
+        futures = [pool.submit(unpack, blob) for _, _, blob in missing]
+        try:
+            done = [f.result() for f in futures]
+            for (chain, diff_id, blob), (got, _) in zip(missing, done):
+                if got != diff_id:
+                    raise ImageError(f"layer {blob}: content is {got}, the config says {diff_id}")
+            for (chain, _, _), (_, work) in zip(missing, done):
+                self.install(work, chain)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for f in futures:  # whatever did not get installed (an error or an interruption)
+                if not f.cancelled() and f.exception() is None and os.path.isdir(f.result()[1]):
+                    shutil.rmtree(f.result()[1])
 
     def unpack(self, fileobj) -> tuple:
         """Unpack a layer into a new directory under tmp/: (diff ID, that directory)."""
