@@ -214,6 +214,18 @@ class Store:
             self._unpack_all(missing)
         return dirs
 
+    def lower_links(self, desc: dict) -> list:
+        """The image's layers as l/ names relative to the store root, bottom first (unpacking any
+        missing): what an overlay mount made from the store root lists as lowerdir."""
+        return [self._link("sha256:" + os.path.basename(os.path.dirname(d))) for d in self.layer_dirs(desc)]
+
+    def _link(self, chain: str) -> str:
+        """l/SHORT -> ../layers/CHAIN/diff, made if missing; returns l/SHORT."""
+        link = os.path.join("l", _short(chain))
+        if not os.path.lexists(os.path.join(self.root, link)):
+            os.symlink(os.path.join("..", "layers", chain.removeprefix("sha256:"), "diff"), os.path.join(self.root, link))
+        return link
+
     def _unpack_all(self, missing: list) -> None:
         """Unpack layers [(chain, diff ID, blob digest)] side by side, then install them once all
         verify. Each goes to its own directory; most of the time is the kernel creating files, which
@@ -256,9 +268,7 @@ class Store:
             shutil.rmtree(work)
         else:
             os.rename(work, home)
-        link = os.path.join(self.root, "l", _short(chain))
-        if not os.path.lexists(link):
-            os.symlink(os.path.join("..", "layers", os.path.basename(home), "diff"), link)
+        self._link(chain)
         return os.path.join(home, "diff")
 
     def prune(self) -> tuple:
