@@ -46,7 +46,7 @@ def is_plain_http(domain: str) -> bool:
     return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
-class _NoRedirectAuth(urllib.request.HTTPRedirectHandler):
+class _RedirectWithoutCredentials(urllib.request.HTTPRedirectHandler):
     """Follow redirects (registries send blobs to storage), but not with our credentials to
     another host."""
 
@@ -73,7 +73,7 @@ class Registry:
         else:
             scheme = "https"
         self.base = f"{scheme}://{host}"
-        self.opener = urllib.request.build_opener(_NoRedirectAuth, urllib.request.HTTPSHandler(context=context))
+        self.opener = urllib.request.build_opener(_RedirectWithoutCredentials, urllib.request.HTTPSHandler(context=context))
 
     @staticmethod
     def _insecure_scheme(host: str) -> str:
