@@ -54,7 +54,8 @@ VERB_TABLE = {v.name: v for v in [
         Flag("format", value=True, default="docker-archive", help="docker-archive, oci-archive or oci-dir")],
          ["image"], rest=True),
     Verb("tag", "give an image another name", [], ["source", "target"]),
-    Verb("rmi", "remove names, and the data no other image uses", [Flag("force", "f", help="(accepted; no container uses an image yet)")],
+    Verb("rmi", "remove names, and the data no other image uses",
+         [Flag("force", "f", help="(accepted; no container uses an image yet)")],
          ["image"], rest=True),
     Verb("history", "show an image's history", [], ["image"]),
     Verb("inspect", "image details as JSON", [], ["image"], rest=True),
@@ -324,8 +325,9 @@ def cmd_image(args):
     return main([f"--root={args.root}"] + ([f"--config={args.config}"] if args.config else []) + [verb] + args.command)
 
 
-VERBS = {"pull": cmd_pull, "push": cmd_push, "login": cmd_login, "logout": cmd_logout, "images": cmd_images, "import": cmd_import, "load": cmd_load, "save": cmd_save, "tag": cmd_tag,
-         "rmi": cmd_rmi, "prune": cmd_prune, "inspect": cmd_inspect, "history": cmd_history, "image": cmd_image}
+VERBS = {"pull": cmd_pull, "push": cmd_push, "login": cmd_login, "logout": cmd_logout, "images": cmd_images,
+         "import": cmd_import, "load": cmd_load, "save": cmd_save, "tag": cmd_tag, "rmi": cmd_rmi,
+         "prune": cmd_prune, "inspect": cmd_inspect, "history": cmd_history, "image": cmd_image}
 
 
 def main(argv=None) -> int:

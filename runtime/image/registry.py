@@ -73,7 +73,8 @@ class Registry:
         else:
             scheme = "https"
         self.base = f"{scheme}://{host}"
-        self.opener = urllib.request.build_opener(_RedirectWithoutCredentials, urllib.request.HTTPSHandler(context=context))
+        self.opener = urllib.request.build_opener(_RedirectWithoutCredentials,
+                                                  urllib.request.HTTPSHandler(context=context))
 
     @staticmethod
     def _insecure_scheme(host: str) -> str:
@@ -169,7 +170,8 @@ class Registry:
             raise RegistryError(f"{self.domain}: the token service {fields['realm']} said {e.code} {e.reason}"
                                 + ("" if self.credentials else " (no credentials: hull login?)")) from None
         except (urllib.error.URLError, OSError, ValueError) as e:
-            raise RegistryError(f"{self.domain}: token from {fields['realm']} failed: {getattr(e, 'reason', e)}") from None
+            raise RegistryError(f"{self.domain}: token from {fields['realm']} failed: "
+                                f"{getattr(e, 'reason', e)}") from None
         token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
         if not token:
             raise RegistryError(f"{self.domain}: the token service gave no token")
@@ -191,7 +193,8 @@ class Registry:
         # by digest, the name is the check; by tag, the digest the registry says it holds
         want = reference if reference.startswith("sha256:") else claimed if claimed.startswith("sha256:") else digest
         if digest != want:
-            raise RegistryError(f"manifest {reference} from {self.domain}: content has digest {digest}, expected {want}")
+            raise RegistryError(f"manifest {reference} from {self.domain}: content has digest {digest}, "
+                                f"expected {want}")
         if not media_type or media_type in ("application/json", "text/plain"):
             try:
                 media_type = json.loads(data).get("mediaType", "")

@@ -223,7 +223,8 @@ class Store:
         """l/SHORT -> ../layers/CHAIN/diff, made if missing; returns l/SHORT."""
         link = os.path.join("l", _short(chain))
         if not os.path.lexists(os.path.join(self.root, link)):
-            os.symlink(os.path.join("..", "layers", chain.removeprefix("sha256:"), "diff"), os.path.join(self.root, link))
+            target = os.path.join("..", "layers", chain.removeprefix("sha256:"), "diff")
+            os.symlink(target, os.path.join(self.root, link))
         return link
 
     def _unpack_all(self, missing: list) -> None:

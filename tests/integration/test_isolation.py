@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from helpers import ConsoleSocket, hull_oci_cmd
+from helpers import ConsoleSocket
 
 pytestmark = pytest.mark.root
 
