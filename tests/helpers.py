@@ -16,12 +16,18 @@ def reap() -> None:
             return
 
 
+def _launcher(name: str, module: str) -> list:
+    """The installed launcher (what engines and users run), else the module from this checkout."""
+    path = shutil.which(name)
+    return [path] if path else [sys.executable, "-m", module]
+
+
 def hull_oci_cmd() -> list:
-    """The installed launcher (what engines run), else the module from this checkout."""
-    path = shutil.which("hull-oci")
-    if path:
-        return [path]
-    return [sys.executable, "-m", "runtime.cli.oci"]
+    return _launcher("hull-oci", "runtime.cli.oci")
+
+
+def hull_cmd() -> list:
+    return _launcher("hull", "runtime.cli.main")
 
 
 class ConsoleSocket:
@@ -79,14 +85,6 @@ def create_refused(oci, bundle, words: str) -> None:
     assert oci("list", "-q").stdout == ""
 
 
-def hull_cmd() -> list:
-    """The installed `hull` launcher, else the module from this checkout."""
-    path = shutil.which("hull")
-    if path:
-        return [path]
-    return [sys.executable, "-m", "runtime.cli.main"]
-
-
 class Hull:
     """Runs `hull` with a private --root and --config; returns CompletedProcess (text)."""
 
@@ -103,3 +101,35 @@ class Hull:
         if check:
             assert p.returncode == 0, p.stderr
         return p
+
+
+def tar_bytes(entries) -> bytes:
+    """A tar in memory from (name, content bytes, or None for a directory)."""
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                t.addfile(info)
+            else:
+                info.size, info.mode = len(data), 0o644
+                t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def docker_archive(path, layers: list, tags=("bad:latest",), diff_ids=None) -> str:
+    """A docker-archive of layer tars (bytes); diff_ids default to the layers' true sha256."""
+    import hashlib
+    import json
+    ids = diff_ids or ["sha256:" + hashlib.sha256(d).hexdigest() for d in layers]
+    names = [f"{i}/layer.tar" for i in range(len(layers))]
+    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": ids}}
+    manifest = [{"Config": "config.json", "RepoTags": list(tags), "Layers": names}]
+    files = list(zip(names, layers)) + [("config.json", json.dumps(config).encode()),
+                                        ("manifest.json", json.dumps(manifest).encode())]
+    with open(path, "wb") as f:
+        f.write(tar_bytes(files))
+    return str(path)

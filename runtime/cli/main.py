@@ -227,24 +227,11 @@ def cmd_load(args):
     if not os.path.exists(args.input):
         raise InvalidArgument(f"{args.input}: no such file or directory")
     with _store(args) as store:
-        refs = (layout if _is_oci(args.input) else archive).load(store, args.input)
+        refs = (layout if layout.is_layout(args.input) else archive).load(store, args.input)
     if not args.quiet:
         for ref in refs:
             print(f"Loaded image: {ref.familiar()}")
     return 0
-
-
-def _is_oci(path: str) -> bool:
-    """An OCI layout directory, or a tar of one that is not also a docker-archive (docker 25 writes both)."""
-    if os.path.isdir(path):
-        return True
-    import tarfile
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            names = {n.removeprefix("./") for n in tar.getnames()}
-    except (tarfile.TarError, OSError):
-        return False  # the docker-archive loader says what is wrong with it
-    return "oci-layout" in names and "manifest.json" not in names
 
 
 def cmd_save(args):

@@ -38,14 +38,8 @@ def _commit(store: Store, ref: Reference, config: dict, layers: list) -> dict:
                 "layers": [{"mediaType": m, "digest": d, "size": s} for d, s, m in layers]}
     digest, size = store.put_bytes(json.dumps(manifest).encode())
     desc = {"mediaType": MEDIA_MANIFEST, "digest": digest, "size": size}
-    verify_and_tag(store, desc, ref)
+    store.tag_verified(ref, desc)
     return desc
-
-
-def verify_and_tag(store: Store, desc: dict, ref: Reference) -> None:
-    """Unpack (and so verify) every layer of the image before its name appears."""
-    store.layer_dirs(desc)
-    store.tag(ref, desc)
 
 
 def import_rootfs(store: Store, tar_path: str, name: str, cmd: list | None = None) -> dict:
@@ -53,7 +47,7 @@ def import_rootfs(store: Store, tar_path: str, name: str, cmd: list | None = Non
     ref = parse(name)
     with open(tar_path, "rb") as f:
         diff_id, work = store.unpack(f)  # validates the tar before anything is stored
-    store.install(work, diff_id)  # a first layer's chain ID is its diff ID: _commit finds it unpacked
+    store.install(work, diff_id)  # a first layer's chain ID is its diff ID: tag_verified finds it unpacked
     digest, size = store.put_file(tar_path)
     config = {"architecture": "amd64", "os": "linux", "created": _now(),
               "config": {"Env": DEFAULT_ENV, **({"Cmd": cmd} if cmd else {})},

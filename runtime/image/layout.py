@@ -16,7 +16,6 @@ import tempfile
 
 from runtime import fastjson as json
 from runtime.errors import HullError
-from runtime.image.archive import verify_and_tag
 from runtime.image.reference import parse
 from runtime.image.registry import INDEX_TYPES, MANIFEST_TYPES, choose_platform
 from runtime.image.store import REF_NAME, ImageError, Store
@@ -80,6 +79,18 @@ def load(store: Store, path: str) -> list:
         return _load_dir(store, work, path)
 
 
+def is_layout(path: str) -> bool:
+    """An OCI layout directory, or a tar of one that is not also a docker-archive (docker 25 writes both)."""
+    if os.path.isdir(path):
+        return True
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            names = {n.removeprefix("./") for n in tar.getnames()}
+    except (tarfile.TarError, OSError):
+        return False  # the docker-archive loader says what is wrong with it
+    return "oci-layout" in names and "manifest.json" not in names
+
+
 def _layout_name(name: str) -> str | None:
     """The names a layout has (anything else in an archive is ignored, '..' included)."""
     name = name.removeprefix("./")
@@ -112,7 +123,7 @@ def _load_dir(store: Store, layout: str, shown: str | None = None) -> list:
             raise ImageError(f"{shown}: manifest {desc['digest']} has no config or layers") from None
         for blob in blobs:
             _copy_in(store, layout, blob, shown)
-        verify_and_tag(store, {k: desc[k] for k in ("mediaType", "digest", "size")}, ref)
+        store.tag_verified(ref, {k: desc[k] for k in ("mediaType", "digest", "size")})
         loaded.append(ref)
     return loaded
 

@@ -199,31 +199,43 @@ class Store:
     def config(self, manifest: dict) -> dict:
         return self.read_json(manifest["config"]["digest"])
 
+    def tag_verified(self, ref: Reference, desc: dict) -> None:
+        """Name an image only once every layer unpacked (and so matched its diff ID)."""
+        self._unpacked_chains(desc)
+        self.tag(ref, desc)
+
     def layer_dirs(self, desc: dict) -> list:
         """Each layer's unpacked directory, bottom first, unpacking those not yet here."""
-        manifest = self.manifest(desc)
-        config = self.config(manifest)
-        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
-        if len(diff_ids) != len(manifest["layers"]):
-            raise ImageError("image config's rootfs.diff_ids do not match the manifest's layers")
-        chains = chain_ids(diff_ids)
-        dirs = [os.path.join(self.root, "layers", c.removeprefix("sha256:"), "diff") for c in chains]
-        missing = [(c, d, blob["digest"]) for c, d, blob, home in zip(chains, diff_ids, manifest["layers"], dirs)
-                   if not os.path.isdir(home)]
-        if missing:
-            self._unpack_all(missing)
-        return dirs
+        return [os.path.join(self._home(c), "diff") for c in self._unpacked_chains(desc)]
 
     def lower_links(self, desc: dict) -> list:
         """The image's layers as l/ names relative to the store root, bottom first (unpacking any
         missing): what an overlay mount made from the store root lists as lowerdir."""
-        return [self._link("sha256:" + os.path.basename(os.path.dirname(d))) for d in self.layer_dirs(desc)]
+        return [self._link(c) for c in self._unpacked_chains(desc)]
+
+    def _layers(self, manifest: dict) -> list:
+        """[(chain ID, diff ID, blob digest)] of the image's layers, bottom first."""
+        diff_ids = (self.config(manifest).get("rootfs") or {}).get("diff_ids") or []
+        if len(diff_ids) != len(manifest["layers"]):
+            raise ImageError("image config's rootfs.diff_ids do not match the manifest's layers")
+        return list(zip(chain_ids(diff_ids), diff_ids, [blob["digest"] for blob in manifest["layers"]]))
+
+    def _unpacked_chains(self, desc: dict) -> list:
+        """The image's chain IDs, bottom first, after unpacking any layer not yet here."""
+        layers = self._layers(self.manifest(desc))
+        missing = [entry for entry in layers if not os.path.isdir(os.path.join(self._home(entry[0]), "diff"))]
+        if missing:
+            self._unpack_all(missing)
+        return [chain for chain, _, _ in layers]
+
+    def _home(self, chain: str) -> str:
+        return os.path.join(self.root, "layers", chain.removeprefix("sha256:"))
 
     def _link(self, chain: str) -> str:
         """l/SHORT -> ../layers/CHAIN/diff, made if missing; returns l/SHORT."""
         link = os.path.join("l", _short(chain))
         if not os.path.lexists(os.path.join(self.root, link)):
-            target = os.path.join("..", "layers", chain.removeprefix("sha256:"), "diff")
+            target = os.path.join("..", "layers", os.path.basename(self._home(chain)), "diff")
             os.symlink(target, os.path.join(self.root, link))
         return link
 
@@ -264,7 +276,7 @@ class Store:
 
     def install(self, work: str, chain: str) -> str:
         """Move an unpacked layer (from unpack) to layers/CHAIN and link it from l/."""
-        home = os.path.join(self.root, "layers", chain.removeprefix("sha256:"))
+        home = self._home(chain)
         if os.path.isdir(home):
             shutil.rmtree(work)
         else:
@@ -279,12 +291,12 @@ class Store:
             blobs.add(desc["digest"])
             try:
                 m = self.manifest(desc)
-                diff_ids = (self.config(m).get("rootfs") or {}).get("diff_ids") or []
+                layers = self._layers(m)
             except HullError:
                 continue
             blobs.add(m["config"]["digest"])
-            blobs.update(layer_desc["digest"] for layer_desc in m["layers"])
-            chains.update(c.removeprefix("sha256:") for c in chain_ids(diff_ids))
+            blobs.update(blob for _, _, blob in layers)
+            chains.update(chain.removeprefix("sha256:") for chain, _, _ in layers)
         gone_blobs = gone_layers = 0
         for hexpart in os.listdir(os.path.join(self.root, "blobs", "sha256")):
             if "sha256:" + hexpart not in blobs:

@@ -10,7 +10,6 @@ import os
 import sys
 
 from runtime import fastjson as json
-from runtime.image import archive
 from runtime.image.config import Config
 from runtime.image.reference import Reference
 from runtime.image.registry import INDEX_TYPES, MANIFEST_TYPES, Registry, choose_platform
@@ -79,7 +78,7 @@ def pull(store: Store, ref: Reference, platform: str = "linux/amd64", config: Co
         progress.line(f"{d[7:19]}: Pull complete")
     store.put_bytes(data, digest)
     desc = {"mediaType": media_type, "digest": digest, "size": len(data)}
-    archive.verify_and_tag(store, desc, ref)
+    store.tag_verified(ref, desc)
     progress.line(f"Digest: {digest}")
     return desc
 

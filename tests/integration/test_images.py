@@ -1,15 +1,13 @@
 """hull's image store from the command line: import, images, tag, save/load (docker-archive, OCI layout
 directories and oci-archives) with skopeo and umoci as the independent tools, rmi and prune, and bad
 input that must leave nothing."""
-import io
 import json
 import os
 import subprocess
-import tarfile
 
 import pytest
 
-from helpers import Hull
+from helpers import Hull, docker_archive, tar_bytes
 
 pytestmark = pytest.mark.root
 
@@ -149,27 +147,11 @@ def test_rmi_and_prune_leave_an_empty_store(hull, rootfs_tar):
 
 def archive(tmp_path, layer: bytes, diff_id: str | None = None, tags=("bad:latest",)) -> str:
     """A one-layer docker-archive; diff_id defaults to the layer's true sha256."""
-    import hashlib
-    true_id = "sha256:" + hashlib.sha256(layer).hexdigest()
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": [diff_id or true_id]}}).encode()
-    manifest = json.dumps([{"Config": "c.json", "RepoTags": list(tags), "Layers": ["l/layer.tar"]}]).encode()
-    path = tmp_path / "archive.tar"
-    with tarfile.open(path, "w") as t:
-        for name, data in (("c.json", config), ("l/layer.tar", layer), ("manifest.json", manifest)):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    return str(path)
+    return docker_archive(tmp_path / "archive.tar", [layer], tags, [diff_id] if diff_id else None)
 
 
 def layer_tar(name: str, data: bytes = b"x") -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        info = tarfile.TarInfo(name)
-        info.size = len(data)
-        t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return tar_bytes([(name, data)])
 
 
 @pytest.mark.parametrize("make, words", [

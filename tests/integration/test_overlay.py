@@ -1,52 +1,16 @@
 """A container's root filesystem from the store (runtime/image/rootfs.py): the image's layers as
 overlayfs lowerdirs on the real kernel, whiteouts and opaque directories taking effect, writes going
 to the container's upper directory only, and 128 layers fitting the one page of mount options."""
-import hashlib
-import io
-import json
 import os
 import stat
-import tarfile
 
 import pytest
 
-from helpers import Hull
+from helpers import Hull, docker_archive, tar_bytes as layer
 from runtime.image import rootfs
 from runtime.image.store import ImageError, Store
 
 pytestmark = pytest.mark.root
-
-
-def layer(entries) -> bytes:
-    """entries: (name, content or None for a directory)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        for name, data in entries:
-            info = tarfile.TarInfo(name)
-            if data is None:
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                t.addfile(info)
-            else:
-                info.size, info.mode = len(data), 0o644
-                t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def docker_archive(path, layers: list, tag: str) -> str:
-    with tarfile.open(path, "w") as out:
-        def add(name, data):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            out.addfile(info, io.BytesIO(data))
-        names = []
-        for i, data in enumerate(layers):
-            names.append(f"{i}/layer.tar")
-            add(names[-1], data)
-        config = {"architecture": "amd64", "os": "linux", "rootfs": {
-            "type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(d).hexdigest() for d in layers]}}
-        add("config.json", json.dumps(config).encode())
-        add("manifest.json", json.dumps([{"Config": "config.json", "RepoTags": [tag], "Layers": names}]).encode())
-    return str(path)
 
 
 @pytest.fixture
@@ -63,7 +27,7 @@ def test_layers_whiteouts_and_the_upper_layer(store, tmp_path):
     layers = [layer([("etc/", None), ("etc/a", b"a"), ("etc/b", b"b"), ("d/", None), ("d/x", b"x")]),
               layer([("etc/.wh.a", b""), ("d/", None), ("d/.wh..wh..opq", b""), ("d/y", b"y")]),
               layer([("etc/c", b"c")])]
-    store("load", "-i", docker_archive(tmp_path / "img.tar", layers, "three:1"))
+    store("load", "-i", docker_archive(tmp_path / "img.tar", layers, ["three:1"]))
     s = Store(store.store)
     _, desc = s.lookup("three:1")
     container = tmp_path / "c1"
@@ -88,7 +52,7 @@ def test_layers_whiteouts_and_the_upper_layer(store, tmp_path):
 
 def test_128_layers_fit_the_mount_options_and_more_are_refused(store, tmp_path):
     layers = [layer([(f"layer{i:03}", str(i).encode())]) for i in range(128)]
-    store("load", "-i", docker_archive(tmp_path / "many.tar", layers, "many:1"))
+    store("load", "-i", docker_archive(tmp_path / "many.tar", layers, ["many:1"]))
     s = Store(store.store)
     _, desc = s.lookup("many:1")
     absolute = ":".join(s.layer_dirs(desc))
@@ -100,7 +64,7 @@ def test_128_layers_fit_the_mount_options_and_more_are_refused(store, tmp_path):
     finally:
         rootfs.unmount(str(tmp_path / "c2"))
     layers += [layer([(f"more{i:03}", b"m")]) for i in range(40)]
-    store("load", "-i", docker_archive(tmp_path / "more.tar", layers, "more:1"))
+    store("load", "-i", docker_archive(tmp_path / "more.tar", layers, ["more:1"]))
     _, desc = s.lookup("more:1")
     with pytest.raises(ImageError, match="168 layers.*more than a page"):
         rootfs.mount(s, desc, str(tmp_path / "c3"))

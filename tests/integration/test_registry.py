@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from helpers import Hull, hull_cmd
+from helpers import Hull, hull_cmd, tar_bytes
 from registries import RegistryServer, TokenServer, basic_auth, free_port, htpasswd
 
 pytestmark = pytest.mark.root
@@ -147,13 +147,7 @@ def oci_index_layout(tmp_path, archive) -> str:
         base = t.extractfile(manifest["Layers"][0]).read()
     manifests = []
     for arch in ("arm64", "amd64"):
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as t:
-            data = f"{arch}\n".encode()
-            info = tarfile.TarInfo("etc/arch")
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-        top = buf.getvalue()
+        top = tar_bytes([("etc/arch", f"{arch}\n".encode())])
         layers = [put(base), put(top)]
         config = put(json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": ["sh"]},
                                  "rootfs": {"type": "layers", "diff_ids": [l["digest"] for l in layers]}}).encode())
@@ -254,11 +248,7 @@ def test_a_registry_serving_bad_content_is_caught(registry, hull, tmp_path, what
 def _rootfs_tar(tmp_path, salt: str) -> str:
     """A small rootfs tar whose content (and so every digest) differs per salt."""
     path = tmp_path / f"{salt}.tar"
-    with tarfile.open(path, "w") as t:
-        data = (salt * 2000).encode()
-        info = tarfile.TarInfo("etc/salt")
-        info.size = len(data)
-        t.addfile(info, io.BytesIO(data))
+    path.write_bytes(tar_bytes([("etc/salt", (salt * 2000).encode())]))
     return str(path)
 
 
