@@ -1,13 +1,14 @@
 """cgroups: one Manager interface (base.py), two implementations (v1.py, v2.py).
 
     detect()                  2 on a unified host, 1 on a legacy or hybrid one
-    resolve_path(path, id)    linux.cgroupsPath -> the path below the hierarchy root
+    resolve_path(path, id, root)  linux.cgroupsPath -> the path below the hierarchy root
     new(path)                 a Manager for this host
     load(record)              the Manager a container's state.json recorded
 """
 import os
 
 from runtime.cgroups.base import PARENT
+DEFAULT_STATE_ROOT = "/run/hull"  # hull-oci's default --root (container/state.py)
 from runtime.errors import InvalidSpec
 
 
@@ -15,18 +16,28 @@ def detect(root: str = "/sys/fs/cgroup") -> int:
     return 2 if os.path.exists(os.path.join(root, "cgroup.controllers")) else 1
 
 
-def resolve_path(cgroups_path: str | None, cid: str) -> str:
+def parent_for(state_root: str | None) -> str:
+    """Where a state root's containers go by default: /hull for the default root, /hull/@HASH for
+    any other, so two runtimes with different --root never share a cgroup ('@' is not allowed in
+    container IDs, so these never clash with /hull/ID)."""
+    if state_root in (None, DEFAULT_STATE_ROOT):
+        return PARENT
+    import zlib  # a C module: cheaper to import than hashlib
+    return f"{PARENT}/@{zlib.crc32(os.path.abspath(state_root).encode()):08x}"
+
+
+def resolve_path(cgroups_path: str | None, cid: str, state_root: str | None = None) -> str:
     """Absolute paths are taken from the hierarchy root, as runc does; relative ones are put below
-    /hull (the spec leaves that to the runtime); none means /hull/ID. systemd's "slice:prefix:name"
-    becomes /slice/prefix-name.scope (hull has no systemd driver)."""
+    the state root's parent (the spec leaves that to the runtime); none means PARENT/ID.
+    systemd's "slice:prefix:name" becomes /slice/prefix-name.scope (hull has no systemd driver)."""
     p = cgroups_path or ""
     if p.count(":") == 2 and not p.startswith("/"):
         slice_, prefix, name = p.split(":")
         p = f"/{slice_ or 'system.slice'}/{prefix}-{name}.scope" if prefix else f"/{slice_}/{name}.scope"
     if not p:
-        p = f"{PARENT}/{cid}"
+        p = f"{parent_for(state_root)}/{cid}"
     elif not p.startswith("/"):
-        p = f"{PARENT}/{p}"
+        p = f"{parent_for(state_root)}/{p}"
     parts = [x for x in p.split("/") if x]
     if any(x in (".", "..") for x in parts):
         raise InvalidSpec(f"config.json: linux.cgroupsPath {cgroups_path!r} must not contain '.' or '..'")

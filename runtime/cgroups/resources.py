@@ -9,6 +9,7 @@ the v2 conversions follow crun's table (crun(1), "CGROUP v2"):
     cpu.quota, period    -> cpu.max = "QUOTA PERIOD" ("max PERIOD" when unlimited)
     memory.swap          -> memory.swap.max = swap - limit   (OCI swap is memory+swap)
     memory.reservation   -> memory.low
+    hugepageLimits       -> hugetlb.SIZE.max (and .rsvd.max)
     blockIO.weight       -> io.weight = 1 + (weight - 10) * 9999 / 990
     throttle*Device      -> io.max "MAJ:MIN rbps=|wbps=|riops=|wiops="
 """
@@ -160,9 +161,41 @@ def parse(raw, where: str = "linux.resources", error=InvalidSpec) -> tuple[dict,
             if not isinstance(v, str):
                 p.fail(f"unified[{k!r}]", "must be a string")
         out["unified"] = dict(unified)
-    for key in ("hugepageLimits", "network", "rdma"):
-        if raw.get(key):
-            p.notes.append(f"{where}.{key} is ignored: hull does not manage that controller")
+    net = _section(p, raw, "network")
+    if net:
+        n = {}
+        v = net.get("classID")
+        if v is not None:
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2 ** 32:
+                p.fail("network.classID", f"must be a 32-bit class ID (got {v!r})")
+            if v:
+                n["classID"] = v
+        prios = net.get("priorities") or []
+        if not isinstance(prios, list):
+            p.fail("network.priorities", "must be a list")
+        for i, e in enumerate(prios):
+            if not isinstance(e, dict) or not isinstance(e.get("name"), str) or not e["name"] or " " in e["name"]:
+                p.fail(f"network.priorities[{i}]", "must have an interface name")
+            if isinstance(e.get("priority"), bool) or not isinstance(e.get("priority"), int) or e["priority"] < 0:
+                p.fail(f"network.priorities[{i}].priority", f"must be an unsigned integer (got {e.get('priority')!r})")
+        if prios:
+            n["priorities"] = [{"name": e["name"], "priority": e["priority"]} for e in prios]
+        if n:
+            out["network"] = n
+    huge = raw.get("hugepageLimits") or []
+    if not isinstance(huge, list):
+        p.fail("hugepageLimits", "must be a list")
+    for i, h in enumerate(huge):
+        size = h.get("pageSize") if isinstance(h, dict) else None
+        if not isinstance(size, str) or size[-2:] not in ("KB", "MB", "GB") or not size[:-2].isdigit():
+            p.fail(f"hugepageLimits[{i}].pageSize", f"must be a size like \"2MB\" or \"1GB\" (got {size!r})")
+        limit = h.get("limit")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            p.fail(f"hugepageLimits[{i}].limit", f"must be a number of bytes (got {limit!r})")
+    if huge:
+        out["hugepageLimits"] = [{"pageSize": h["pageSize"], "limit": h["limit"]} for h in huge]
+    if raw.get("rdma"):
+        p.notes.append(f"{where}.rdma is ignored: hull does not manage that controller")
     return out, p.notes
 
 
@@ -341,6 +374,11 @@ def to_v2(res: dict) -> tuple[list, list]:
             files.append(("io.max", f"{d['major']}:{d['minor']} {_IO_MAX_KEY[key]}={d.get('rate') or 'max'}"))
     if "leafWeight" in b:
         notes.append("blockIO.leafWeight has no cgroup v2 equivalent: ignored")
+    for h in res.get("hugepageLimits", []):
+        files.append((f"hugetlb.{h['pageSize']}.max", str(h["limit"])))
+        files.append((f"hugetlb.{h['pageSize']}.rsvd.max", str(h["limit"])))
+    if "network" in res:
+        notes.append("linux.resources.network (net_cls/net_prio) has no cgroup v2 equivalent: ignored")
     for k, v in res.get("unified", {}).items():
         files.append((k, v))
     return files, notes
@@ -393,9 +431,26 @@ def to_v1(res: dict) -> tuple[list, list]:
     for key in _THROTTLES:
         for d in b.get(key, []):
             files.append(("blkio", _V1_THROTTLE_FILE[key], f"{d['major']}:{d['minor']} {d.get('rate', 0)}"))
+    for h in res.get("hugepageLimits", []):
+        files.append(("hugetlb", f"hugetlb.{h['pageSize']}.limit_in_bytes", str(h["limit"])))
+        files.append(("hugetlb", f"hugetlb.{h['pageSize']}.rsvd.limit_in_bytes", str(h["limit"])))
+    n = res.get("network", {})
+    if "classID" in n:
+        files.append(("net_cls", "net_cls.classid", str(n["classID"])))
+    for e in n.get("priorities", []):
+        files.append(("net_prio", "net_prio.ifpriomap", f"{e['name']} {e['priority']}"))
     if res.get("unified"):
         notes.append("linux.resources.unified is cgroup v2 only: ignored on this host")
     return files, notes
+
+
+# A limit of these controllers that the host cannot apply fails create, as with runc (others are
+# skipped with a warning). The .rsvd. files (hugetlb reservations) are written where they exist.
+STRICT = ("hugetlb", "net_cls", "net_prio")
+
+
+def optional_file(name: str) -> bool:
+    return ".rsvd." in name
 
 
 def devices_v1(rules: list) -> list:

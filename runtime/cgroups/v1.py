@@ -128,6 +128,11 @@ class Manager(base.Manager):
             controllers = {}
             for ctrl, name, value in files:
                 if ctrl not in self.dirs:
+                    if resources.optional_file(name):
+                        continue
+                    if ctrl in resources.STRICT:  # runc fails here too
+                        raise CgroupError(f"cannot set {name}: the {ctrl} cgroup hierarchy is not mounted "
+                                          "on this host")
                     notes.append(f"{name} ignored: no {ctrl} cgroup hierarchy on this host")
                     continue
                 ctl = controllers.get(ctrl) or controllers.setdefault(ctrl, self._controller(ctrl))
@@ -135,6 +140,11 @@ class Manager(base.Manager):
                 if not f.exists() and name in _ALTERNATIVES:
                     f = _File(ctl, _ALTERNATIVES[name])
                 if not f.exists():
+                    if resources.optional_file(name):
+                        continue
+                    if ctrl in resources.STRICT:
+                        raise CgroupError(f"cannot set {name}: this host has no such file (an unsupported "
+                                          "hugepage size?)")
                     notes.append(f"{name} is not available on this kernel: ignored")
                     continue
                 writes.append((f, value))

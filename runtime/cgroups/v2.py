@@ -11,7 +11,7 @@ from runtime.cgroups import base, resources
 from runtime.errors import CgroupError
 
 ROOT = "/sys/fs/cgroup"
-WANTED = ("cpu", "cpuset", "io", "memory", "pids")
+WANTED = ("cpu", "cpuset", "hugetlb", "io", "memory", "pids")
 
 
 class Manager(base.Manager):
@@ -80,6 +80,11 @@ class Manager(base.Manager):
             path = self._file(name)
             if not os.path.exists(path):
                 controller = name.split(".", 1)[0]
+                if resources.optional_file(name):
+                    continue
+                if controller in resources.STRICT:  # runc fails here too
+                    raise CgroupError(f"cannot set {name}: no such file here (is the {controller} controller "
+                                      "available, and the page size supported?)")
                 if name in dict(res.get("unified", {})):
                     raise CgroupError(f"linux.resources.unified: {name} does not exist on this host "
                                       f"(is the {controller} controller available?)")

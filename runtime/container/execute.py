@@ -64,6 +64,9 @@ def execute(store: Store, cid: str, raw_process: dict | None, plain: dict | None
     p = spec_mod.parse_process(raw_process if raw_process is not None else process_from_args(config.raw, **plain))
     if p.terminal and not console_socket and detach:
         raise InvalidArgument("exec --tty --detach needs --console-socket to receive the pty master")
+    from runtime.linux import lsm
+    for note in p.notes + lsm.skipped(p):
+        trace.warn(note)
     filter_ = seccomp.build(config.seccomp) if config.seccomp else None
     ours = theirs = pty_master = None
     if not detach:
@@ -135,7 +138,13 @@ def _joiner(c, p, joins, filter_, console_sock, pid_w, err_w) -> None:
         cgroup = c.cgroup()
         if cgroup is not None and cgroup.exists():
             cgroup.enter()
+        # a container without a mount namespace of its own lives in a chroot: enter it too
+        root = os.open(f"/proc/{c.pid}/root", os.O_PATH | os.O_DIRECTORY) if c.record.get("shared_mounts") else None
         namespaces.join(namespaces.open_paths(joins))  # user first, mount last
+        if root is not None:
+            os.fchdir(root)
+            os.chroot(".")
+            os.close(root)
         pid = os.fork()
         if pid == 0:
             _process(p, filter_, console_sock, err_w)  # never returns

@@ -156,7 +156,10 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
         new_netns = any(ns.type == "network" and not ns.path for ns in spec.namespaces)
         rootfs.prepare(spec, bundle, new_netns, host_cgroups)
         hooks.run("createContainer", spec.hooks.get("createContainer"), state)
-        (rootfs.move_root if no_pivot else rootfs.pivot)(spec.root_path)
+        if not spec.creates("mount"):
+            rootfs.chroot(spec.root_path)  # pivot_root or MS_MOVE would change a shared namespace's root
+        else:
+            (rootfs.move_root if no_pivot else rootfs.pivot)(spec.root_path)
         if spec.hostname:
             libc.sethostname(spec.hostname)
         if spec.domainname:

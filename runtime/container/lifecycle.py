@@ -37,7 +37,7 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         raise InvalidArgument("process.terminal is true: a --console-socket is needed to receive the pty master")
     if console_socket and not terminal:
         raise InvalidArgument("--console-socket given but process.terminal is false in config.json")
-    cgroup_path = cgroups.resolve_path(spec.cgroups_path, validate_id(cid))
+    cgroup_path = cgroups.resolve_path(spec.cgroups_path, validate_id(cid), store.root)
     if spec.uid_mappings and not userns.enabled():
         raise InvalidSpec("config.json asks for a user namespace, but /proc/sys/user/max_user_namespaces is 0")
     res = _with_default_devices(spec.resources)
@@ -51,12 +51,15 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         c.record = {"id": cid, "pid": 0, "status": "creating", "bundle": bundle, "rootfs": spec.root_path,
                     "created": now_rfc3339(), "owner": "", "annotations": spec.annotations,
                     "hooks": spec.raw.get("hooks") or {}}
+        shared = _shared_mounts(spec)
+        if shared:
+            c.record["shared_mounts"] = shared
         # limits go in before any process does; the setup child joins before it unshares
         cgroup = cgroups.new(cgroup_path)
         cgroup.create()
         c.record["cgroup"], c.record["resources"] = cgroup.record(), res
         c.save()  # from here a failed create can be cleaned up by `delete` too
-        for note in spec.resource_notes + cgroup.apply(res) + lsm.skipped(spec.process):
+        for note in spec.resource_notes + cgroup.apply(res) + spec.process.notes + lsm.skipped(spec.process):
             trace.warn(note)
         if terminal and console is None:
             from runtime.linux import tty
@@ -96,12 +99,37 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         _kill_and_wait(pidfd)
         if "cgroup" in c.record:  # recorded once create() made it
             cgroup.destroy()
+        _undo_shared_mounts(c.record)
         c.destroy()
         raise
     finally:
         if pidfd is not None:
             os.close(pidfd)
         c.unlock()
+
+
+def _shared_mounts(spec) -> dict | None:
+    """Without a mount namespace of its own, the init stacks one bind at the rootfs in a namespace
+    others use (rootfs.py). Note what is mounted there before it does, so delete (or a failed
+    create) takes away exactly that bind and everything under it."""
+    if spec.creates("mount"):
+        return None
+    from runtime.linux import mounts, namespaces
+    ns = spec.namespace("mount")
+    path = ns.path if ns else ""
+    keep = namespaces.call_in("mount", path, mounts.ids_at, spec.root_path)
+    return {"target": spec.root_path, "ns": path, "keep": keep}
+
+
+def _undo_shared_mounts(record: dict) -> None:
+    m = record.get("shared_mounts")
+    if not m:
+        return
+    from runtime.linux import mounts, namespaces
+    try:
+        namespaces.call_in("mount", m["ns"], mounts.detach_stacked, m["target"], m["keep"])
+    except FileNotFoundError:
+        pass  # the joined namespace is gone, and its mounts with it
 
 
 def _map_ids(child: int, spec, sync) -> None:
@@ -204,7 +232,7 @@ def parse_signal(text: str) -> int:
     t = text.strip().upper()
     if t.isdigit():
         n = int(t)
-        if 0 < n < signal.NSIG:
+        if 0 <= n < signal.NSIG:  # 0 checks that the process exists, as kill(2) and runc
             return n
     else:
         name = t if t.startswith("SIG") else "SIG" + t
@@ -230,15 +258,23 @@ def container_pids(c: Container) -> list:
 
 
 def kill(store: Store, cid: str, sig: int, all_processes: bool = False) -> None:
+    """Signal the init, or with --all every process of the container. As runc: --all is fine on a
+    stopped container (its init's children may outlive it in a shared pid namespace, and engines
+    call it then); the init alone can only be signalled while it runs."""
     c = store.get(cid)
-    pidfd = c.open_init() if c.status() in ACTIVE else None
+    status = c.status()
+    cgroup = c.cgroup()
+    if all_processes and cgroup is not None:
+        if cgroup.exists():
+            cgroup.kill_all(sig)
+        return
+    pidfd = c.open_init() if status in ACTIVE else None
     if pidfd is None:
+        if all_processes:
+            return
         raise Conflict("container not running")
     try:
-        cgroup = c.cgroup()
-        if all_processes and cgroup is not None:
-            cgroup.kill_all(sig)
-        elif all_processes:
+        if all_processes:
             for pid in container_pids(c):
                 try:
                     os.kill(pid, sig)
@@ -266,6 +302,7 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
             cgroup.destroy()  # kills whatever is in it (thawing a paused one), init or not, and waits
         if status != "stopped":
             _kill_and_wait(c.open_init())  # a container from before cgroups, or an init moved out
+        _undo_shared_mounts(c.record)
         c.destroy()
     finally:
         c.unlock()

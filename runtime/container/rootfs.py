@@ -1,10 +1,16 @@
-"""The container's filesystem view, built inside its new mount namespace by the init.
+"""The container's filesystem view, built by the init in its mount namespace.
 
 Order (as runc does it):
-  prepare():  make / private so nothing leaks to the host, bind the rootfs on itself (pivot_root
-              needs a mount point), the config's mounts in order, /dev nodes and symlinks.
+  prepare():  / gets the config's propagation (rslave by default: host mounts may still flow in),
+              the rootfs's parent mount turns private, the rootfs is bound on itself (pivot_root
+              needs a mount point), then the config's mounts in order, /dev nodes and symlinks.
   pivot():    pivot_root into the rootfs and detach the old root: the host's tree is gone.
   finalize(): readonly paths, masked paths, propagation, read-only root.
+
+Without a mount namespace of its own (none listed, or one joined by path) the container shares
+its mounts with others, so nothing there is changed: everything is mounted on one private bind of
+the rootfs, entered with chroot, and `delete` detaches that bind (runc instead remounts the
+shared namespace's / as rslave and pivots its root, and leaves the mounts behind).
 """
 import os
 import stat
@@ -24,23 +30,38 @@ _DEV_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat
 def prepare(spec, bundle: str, new_netns: bool, host_cgroups: str) -> None:
     """host_cgroups: /proc/self/cgroup as read before unsharing the cgroup namespace."""
     rootfs = spec.root_path
-    # slave rather than private when the config wants propagation: host mounts may still flow in
-    wants_propagation = spec.rootfs_propagation in ("slave", "rslave", "shared", "rshared")
-    libc.mount(None, "/", None, MS_REC | (MS_SLAVE if wants_propagation else MS_PRIVATE))
-    libc.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
+    if spec.creates("mount"):
+        libc.mount(None, "/", None, mounts.PROPAGATION.get(spec.rootfs_propagation, MS_SLAVE | MS_REC))
+        _parent_private(rootfs)
+        libc.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
+    else:
+        libc.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
+        libc.mount(None, rootfs, None, MS_PRIVATE | MS_REC)  # nothing below reaches the others' mounts
     for m in spec.mounts:
         _mount(rootfs, m, bundle, new_netns, host_cgroups)
-    if any(m.destination == "/dev" and not mounts.Options(m.options).is_bind for m in spec.mounts):
+    dev_tmpfs = any(m.destination == "/dev" and not mounts.Options(m.options).is_bind for m in spec.mounts)
+    # runc's order: device nodes first, then the ptmx and /proc/self symlinks, so creating a node
+    # can never go through a link made here (a privileged config lists the host's /dev/ptmx)
+    if dev_tmpfs:
         for path, major, minor in DEFAULT_DEVICES:
             _device(rootfs, path, stat.S_IFCHR, major, minor, 0o666, 0, 0)
-        for target, link in DEV_SYMLINKS:
-            _symlink(rootfs, target, link)
-        _symlink(rootfs, "pts/ptmx", "/dev/ptmx", replace=True)
-        if os.path.exists("/proc/kcore"):
-            _symlink(rootfs, "/proc/kcore", "/dev/core")
     for d in spec.devices:
         mode = d.file_mode if d.file_mode is not None else 0o666
         _device(rootfs, d.path, _DEV_TYPES[d.type], d.major, d.minor, mode, d.uid or 0, d.gid or 0)
+    if dev_tmpfs:
+        _symlink(rootfs, "pts/ptmx", "/dev/ptmx", replace=True)
+        for target, link in DEV_SYMLINKS:
+            _symlink(rootfs, target, link)
+        if os.path.exists("/proc/kcore"):
+            _symlink(rootfs, "/proc/kcore", "/dev/core")
+
+
+def _parent_private(rootfs: str) -> None:
+    """pivot_root refuses a new root whose parent mount is shared, and a bind of the rootfs there
+    would propagate back to the host: make that one mount private (runc does the same)."""
+    point, optional = mounts.parent_mount(rootfs)
+    if any(o.startswith("shared:") for o in optional):
+        libc.mount(None, point, None, MS_PRIVATE)
 
 
 def _mount(rootfs: str, m, bundle: str, new_netns: bool, host_cgroups: str) -> None:
@@ -95,13 +116,15 @@ def _mount_cgroup(dest: str, opts, host_cgroups: str) -> None:
 
 
 def _device(rootfs, path, kind, major, minor, mode, uid, gid) -> None:
+    """mknod, as runc: what is already there (the image's own node, a default device listed again)
+    is kept, never replaced."""
     dest = mounts.secure_join(rootfs, path)
     os.makedirs(os.path.dirname(dest), exist_ok=True)
-    if os.path.lexists(dest) and not os.path.isdir(dest):
-        os.unlink(dest)
     trace.note(f"mknod({dest!r}, {major}:{minor}, {mode:o})")
     try:
         os.mknod(dest, kind | (mode & 0o7777), os.makedev(major, minor))
+    except FileExistsError:
+        return
     except PermissionError:
         # in a user namespace mknod is refused: bind the host's node instead
         mounts.make_mountpoint(dest, like_file=True)
@@ -112,8 +135,9 @@ def _device(rootfs, path, kind, major, minor, mode, uid, gid) -> None:
 
 
 def _symlink(rootfs, target, link, replace=False) -> None:
-    dest = mounts.secure_join(rootfs, link)
-    if replace and os.path.lexists(dest):
+    # the link's own name is not resolved: /dev/ptmx may be a node (or a link) to replace
+    dest = os.path.join(mounts.secure_join(rootfs, os.path.dirname(link)), os.path.basename(link))
+    if replace and os.path.lexists(dest) and not os.path.isdir(dest):
         os.unlink(dest)
     try:
         os.symlink(target, dest)
@@ -148,6 +172,13 @@ def move_root(rootfs: str) -> None:
     os.chdir("/")
 
 
+def chroot(rootfs: str) -> None:
+    """Enter the rootfs without touching the mount namespace (which is not the container's own)."""
+    os.chdir(rootfs)
+    os.chroot(".")
+    os.chdir("/")
+
+
 def bind_console(slave_path: str) -> None:
     if os.path.isdir("/dev"):
         mounts.make_mountpoint("/dev/console", like_file=True)
@@ -163,7 +194,7 @@ def finalize(spec) -> None:
             libc.mount("tmpfs", path, "tmpfs", MS_RDONLY)
         elif os.path.lexists(path):
             mounts.bind("/dev/null", path)
-    if spec.rootfs_propagation:
+    if spec.rootfs_propagation and spec.creates("mount"):
         libc.mount(None, "/", None, mounts.PROPAGATION[spec.rootfs_propagation])
     if spec.root_readonly:
         mounts.remount_bind("/", MS_RDONLY)

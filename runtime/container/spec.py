@@ -51,7 +51,8 @@ class Rlimit(Record):
 
 class Process(Record):
     """args, env, cwd, user, terminal, console_size ((height, width) or None), rlimits, no_new_privileges,
-    capabilities ({set: [names]} or None: keep the caller's), oom_score_adj, apparmor_profile, selinux_label"""
+    capabilities ({set: [names]} or None: keep the caller's), notes (what is accepted but not done),
+    oom_score_adj, apparmor_profile, selinux_label"""
 
 
 class Namespace(Record):
@@ -68,6 +69,11 @@ class Spec(Record):
 
     def namespace(self, kind: str) -> Namespace | None:
         return next((ns for ns in self.namespaces if ns.type == kind), None)
+
+    def creates(self, kind: str) -> bool:
+        """Does the container get a new namespace of this kind (listed, without a path)?"""
+        ns = self.namespace(kind)
+        return ns is not None and not ns.path
 
 
 # -- small typed accessors; `where` is the dotted path used in error messages -------------------
@@ -155,10 +161,11 @@ def _parse_process(p: dict) -> Process:
     oom = _get(p, "oomScoreAdj", int, w)
     if oom is not None and not -1000 <= oom <= 1000:
         raise InvalidSpec(f"config.json: process.oomScoreAdj must be -1000..1000 (got {oom})")
+    capabilities, notes = _parse_capabilities(_get(p, "capabilities", dict, w))
     return Process(args=args, env=env, cwd=cwd, user=user,
                    terminal=_get(p, "terminal", bool, w, default=False), console_size=console,
                    rlimits=rlimits, no_new_privileges=_get(p, "noNewPrivileges", bool, w, default=False),
-                   capabilities=_parse_capabilities(_get(p, "capabilities", dict, w)), oom_score_adj=oom,
+                   capabilities=capabilities, notes=notes, oom_score_adj=oom,
                    apparmor_profile=_get(p, "apparmorProfile", str, w, default=""),
                    selinux_label=_get(p, "selinuxLabel", str, w, default=""))
 
@@ -173,10 +180,11 @@ def parse_process(raw) -> Process:
     return p
 
 
-def _parse_capabilities(raw) -> dict | None:
-    """{set: [names]} for the five sets; unknown names are an error (runc accepts them silently)."""
+def _parse_capabilities(raw) -> tuple[dict | None, list]:
+    """({set: [names]} for the five sets, notes). Unknown names are an error (runc accepts them
+    silently); ambient ones the kernel cannot raise are dropped with a note, as runc goes on."""
     if raw is None:
-        return None
+        return None, []
     out = {}
     for key in caps.SETS:
         names = _strings(raw, key, "process.capabilities.")
@@ -188,7 +196,12 @@ def _parse_capabilities(raw) -> dict | None:
         if key not in caps.SETS:
             raise InvalidSpec(f"config.json: process.capabilities.{key} is not a capability set "
                               f"({', '.join(caps.SETS)})")
-    return out
+    dropped = caps.unraisable_ambient(out)
+    if not dropped:
+        return out, []
+    out["ambient"] = [n for n in out["ambient"] if n not in dropped]
+    return out, [f"process.capabilities.ambient: {', '.join(dropped)} not raised: an ambient capability "
+                 "must also be permitted and inheritable"]
 
 
 def _parse_id_mappings(linux: dict, key: str) -> list:
@@ -366,12 +379,13 @@ def parse(raw, bundle: str) -> Spec:
             raise InvalidSpec(str(e)) from None
     spec.resources, spec.resource_notes = resources.parse(_get(linux, "resources", dict, "linux."),
                                                           "config.json: linux.resources")
-    mnt = spec.namespace("mount")
-    if mnt is None or mnt.path:
-        raise InvalidSpec("config.json: a new mount namespace is required (linux.namespaces: {\"type\": \"mount\"})")
-    uts = spec.namespace("uts")
-    if (spec.hostname or spec.domainname) and (uts is None or uts.path):
-        raise InvalidSpec("config.json: hostname/domainname need a new uts namespace (linux.namespaces: {\"type\": \"uts\"})")
+    if (spec.masked_paths or spec.readonly_paths) and spec.namespace("mount") is None:
+        # as runc: masking would mount over the caller's own /proc and /sys
+        raise InvalidSpec("config.json: linux.maskedPaths/readonlyPaths need a mount namespace "
+                          "(linux.namespaces: {\"type\": \"mount\"})")
+    if (spec.hostname or spec.domainname) and spec.namespace("uts") is None:
+        # as runc: a uts namespace joined by path is fine, the host's own is not
+        raise InvalidSpec("config.json: hostname/domainname need a uts namespace (linux.namespaces: {\"type\": \"uts\"})")
     return spec
 
 

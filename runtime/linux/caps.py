@@ -47,6 +47,14 @@ def mask(names) -> int:
     return m
 
 
+def unraisable_ambient(caps: dict) -> list:
+    """Ambient names the kernel will refuse to raise: PR_CAP_AMBIENT_RAISE needs the capability in
+    both the permitted and the inheritable set. (runc 1.1 ignores the refusal silently; `runc spec`
+    itself asks for ambient caps without an inheritable set.)"""
+    ok = set(caps.get("permitted", [])) & set(caps.get("inheritable", []))
+    return [n for n in caps.get("ambient", []) if n not in ok]
+
+
 def before_user_switch(caps: dict) -> None:
     """Keep the permitted set across setuid and shrink the bounding set (needs CAP_SETPCAP, which
     we still have)."""

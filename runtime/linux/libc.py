@@ -51,6 +51,7 @@ MS_LAZYTIME = 1 << 25
 # umount2(2) flags
 MNT_FORCE = 1
 MNT_DETACH = 2
+UMOUNT_NOFOLLOW = 8
 
 # x86_64 syscall numbers for calls glibc does not wrap
 SYS_pivot_root = 155

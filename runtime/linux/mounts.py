@@ -132,6 +132,46 @@ def make_mountpoint(path: str, like_file: bool) -> None:
         os.makedirs(path, exist_ok=True)
 
 
+def _unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash in paths as octal escapes (\\040)."""
+    if "\\" not in field:
+        return field
+    return field.encode().decode("unicode_escape").encode("latin-1").decode(errors="surrogateescape")
+
+
+def mountinfo(pid="self") -> list:
+    """[(mount ID, mount point, optional fields)] of /proc/PID/mountinfo, in the kernel's order
+    (a mount comes after the one it covers)."""
+    out = []
+    with open(f"/proc/{pid}/mountinfo") as f:
+        for line in f:
+            fields = line.split(" ")
+            sep = fields.index("-")
+            out.append((int(fields[0]), _unescape(fields[4]), fields[6:sep]))
+    return out
+
+
+def parent_mount(path: str) -> tuple[str, list]:
+    """(mount point, optional fields) of the mount that `path` lies on."""
+    best, opts = "/", []
+    for _, point, optional in mountinfo():
+        if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+            best, opts = point, optional
+    return best, opts
+
+
+def ids_at(target: str) -> list:
+    """IDs of the mounts stacked at `target` in this mount namespace, bottom first."""
+    return [mid for mid, point, _ in mountinfo() if point == target]
+
+
+def detach_stacked(target: str, keep: list) -> None:
+    """Lazily unmount (with everything below) what was stacked at `target` on top of the mounts
+    in `keep`: the undo of a bind made there when the caller's mount namespace is shared."""
+    while (ids := ids_at(target)) and ids[-1] not in keep:
+        libc.umount2(target, libc.MNT_DETACH | libc.UMOUNT_NOFOLLOW)
+
+
 def option_names() -> list:
     """Every mount option hull understands (for `hull-oci features`)."""
     return sorted({*_FLAGS, *PROPAGATION, "defaults"})  # idmap/tmpcopyup are accepted but not done

@@ -58,3 +58,39 @@ def new_flags(namespaces) -> int:
         if not ns.path:
             flags |= FLAGS[ns.type]
     return flags
+
+
+def call_in(kind: str, path: str, fn, *args):
+    """fn(*args) run inside the namespace at `path` (ours if path is empty or names ours), in a
+    forked child so the caller stays where it is. The result must be JSON; errors come back as OSError."""
+    if not path or _same_file(path, f"/proc/self/ns/{PROC_NAMES[kind]}"):
+        return fn(*args)
+    from types import SimpleNamespace
+    from runtime import fastjson as json
+    r, w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            join(open_paths([SimpleNamespace(type=kind, path=path)]))
+            os.write(w, json.dumps({"ok": fn(*args)}).encode())
+        except BaseException as e:  # noqa: BLE001 - the caller must hear of it
+            os.write(w, json.dumps({"error": str(e), "errno": getattr(e, "errno", None) or 5}).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    reply = json.loads(data or b'{"error": "the helper died", "errno": 5}')
+    if "error" in reply:
+        raise OSError(reply["errno"], reply["error"])
+    return reply["ok"]
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Namespace files (a /proc/PID/ns link, or a bind-mounted one) are equal when their nsfs
+    inodes are."""
+    sa, sb = os.stat(a), os.stat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)

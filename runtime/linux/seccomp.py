@@ -25,6 +25,7 @@ ARCHES = ("SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM",
 _EPERM = 1
 _ATTR_FLAGS = {"SECCOMP_FILTER_FLAG_LOG": 6, "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 7}  # SCMP_FLTATR_CTL_LOG/SSB
 _ATTR_TSYNC = 4
+_ATTR_NNP = 3  # SCMP_FLTATR_CTL_NNP: libseccomp sets no_new_privs on load unless told not to
 
 
 class SeccompError(ValueError):
@@ -122,6 +123,10 @@ def build(f: dict):
     ctx = lib.seccomp_init(f["default"])
     if not ctx:
         raise OSError(22, "seccomp_init: the default action is not accepted")
+    # no_new_privs is the config's choice (process.noNewPrivileges), not a side effect of the filter
+    rc = lib.seccomp_attr_set(ctx, _ATTR_NNP, 0)
+    if rc < 0:
+        raise OSError(-rc, f"seccomp_attr_set(SCMP_FLTATR_CTL_NNP, 0): {os.strerror(-rc)}")
     native = lib.seccomp_arch_native()
     for arch in f["arches"]:
         token = lib.seccomp_arch_resolve_name(arch[len("SCMP_ARCH_"):].lower().encode())

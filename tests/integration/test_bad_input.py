@@ -65,7 +65,8 @@ def test_missing_bundle_and_config(oci, tmp_path):
     (lambda c: c.update(hooks={"prestart": [{"path": "rel"}]}), "hooks.prestart[0].path must be an absolute"),
     (lambda c: c.update(hooks={"preboot": []}), "unknown hook kind 'preboot'"),
     (lambda c: c["process"].update(rlimits=[{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]), "not a known rlimit"),
-    (lambda c: c["linux"].update(namespaces=[{"type": "pid"}]), "a new mount namespace is required"),
+    (lambda c: c["linux"].update(namespaces=[{"type": "pid"}]), "maskedPaths/readonlyPaths need a mount namespace"),
+    (lambda c: c["linux"].update(namespaces=[{"type": "mount"}]), "hostname/domainname need a uts namespace"),
     (lambda c: c["linux"].update(rootfsPropagation="sideways"), "rootfsPropagation 'sideways'"),
     (lambda c: c["linux"]["devices"].append({"path": "/dev/x", "type": "q"}) if "devices" in c["linux"]
      else c["linux"].update(devices=[{"path": "/dev/x", "type": "q"}]), "type must be one of c, b, u, p"),

@@ -53,7 +53,7 @@ def test_bad_resources_are_refused_with_the_field_named(raw, words):
 
 
 def test_ignored_sections_are_noted_not_refused():
-    res, notes = resources.parse({"hugepageLimits": [{"pageSize": "2MB", "limit": 1}], "memory": {"kernel": 1}})
+    res, notes = resources.parse({"rdma": {"mlx4_0": {"hcaHandles": 1}}, "memory": {"kernel": 1}})
     assert res == {} and len(notes) == 2
 
 
@@ -130,6 +130,9 @@ def test_resolve_path():
     assert cgroups.resolve_path(None, "c1") == "/hull/c1"
     assert cgroups.resolve_path("/default/c1", "c1") == "/default/c1"
     assert cgroups.resolve_path("mine/c1", "c1") == "/hull/mine/c1"
+    assert cgroups.resolve_path(None, "c1", "/run/hull") == "/hull/c1"
+    other = cgroups.resolve_path(None, "c1", "/tmp/elsewhere")
+    assert other.startswith("/hull/@") and other.endswith("/c1") and other != cgroups.resolve_path(None, "c1", "/tmp/x")
     assert cgroups.resolve_path("machine.slice:libpod:abc", "abc") == "/machine.slice/libpod-abc.scope"
     for bad in ("../escape", "/a/../../b", "/"):
         with pytest.raises(InvalidSpec):
@@ -165,7 +168,7 @@ def v2tree(tmp_path):
 def test_v2_create_apply_and_roll_back(v2tree):
     m = v2.Manager("/hull/c1", root=v2tree)
     m.create()
-    assert get(f"{v2tree}/cgroup.subtree_control") == "+cpu +cpuset +io +memory +pids"
+    assert get(f"{v2tree}/cgroup.subtree_control") == "+cpu +cpuset +hugetlb +io +memory +pids"
     assert m.created == [f"{v2tree}/hull/c1"]  # hull/ existed: not ours to remove
     for name, value in (("memory.max", "max"), ("cpu.max", "max 100000"), ("pids.max", "max"),
                         ("cgroup.procs", "")):
@@ -299,3 +302,67 @@ def test_device_program_checks_rules_last_first_and_stops_at_a_catch_all():
     assert [i[0] for i in insns[6:11]] == [devices._JNE_K] * 3 + [devices._MOV64_K, devices._EXIT]
     # no catch-all: anything unmatched is allowed, as in a v1 cgroup without rules
     assert devices.program([null])[-16:] == devices._insn(devices._MOV64_K, 0, imm=1) + devices._insn(devices._EXIT)
+
+
+# -- net_cls, net_prio, hugetlb: applied where the host has them, else create fails (as runc) ---------
+
+NET_AND_HUGE = {"network": {"classID": 1048577, "priorities": [{"name": "eth0", "priority": 5}]},
+                "hugepageLimits": [{"pageSize": "2MB", "limit": 4 * MiB}]}
+
+
+def test_network_and_hugepages_convert():
+    res = parse(NET_AND_HUGE)
+    v1_files, _ = resources.to_v1(res)
+    assert ("net_cls", "net_cls.classid", "1048577") in v1_files
+    assert ("net_prio", "net_prio.ifpriomap", "eth0 5") in v1_files
+    assert ("hugetlb", "hugetlb.2MB.limit_in_bytes", str(4 * MiB)) in v1_files
+    v2_files, notes = resources.to_v2(res)
+    assert ("hugetlb.2MB.max", str(4 * MiB)) in v2_files
+    assert any("net_cls/net_prio" in n for n in notes)  # v2 has no such controllers; runc ignores them too
+
+
+@pytest.mark.parametrize("raw, words", [
+    ({"hugepageLimits": [{"pageSize": "2M", "limit": 1}]}, "pageSize must be a size"),
+    ({"hugepageLimits": [{"pageSize": "2MB", "limit": -1}]}, "limit must be a number"),
+    ({"network": {"classID": -1}}, "classID must be"),
+    ({"network": {"priorities": [{"name": "", "priority": 1}]}}, "interface name"),
+])
+def test_bad_network_and_hugepages(raw, words):
+    with pytest.raises(InvalidSpec) as e:
+        resources.parse(raw, "config.json: linux.resources")
+    assert words in e.value.msg
+
+
+def test_v1_applies_net_cls_net_prio_hugetlb_where_mounted(tmp_path):
+    mounts = {c: str(tmp_path / c) for c in ("net_cls", "net_prio", "hugetlb")}
+    for d in mounts.values():
+        os.makedirs(d)
+    m = v1.Manager("/hull/c1", mounts=mounts)
+    m.create()
+    for c, name in (("net_cls", "net_cls.classid"), ("net_prio", "net_prio.ifpriomap"),
+                    ("hugetlb", "hugetlb.2MB.limit_in_bytes")):
+        put(f"{m.dirs[c]}/{name}", "0")
+    assert m.apply(parse(NET_AND_HUGE)) == []
+    assert get(f"{m.dirs['net_cls']}/net_cls.classid") == "1048577"
+    assert get(f"{m.dirs['net_prio']}/net_prio.ifpriomap") == "eth0 5"
+    assert get(f"{m.dirs['hugetlb']}/hugetlb.2MB.limit_in_bytes") == str(4 * MiB)
+    with pytest.raises(CgroupError, match="no such file"):  # a page size this host does not have
+        m.apply(parse({"hugepageLimits": [{"pageSize": "64KB", "limit": 1}]}))
+
+
+@pytest.mark.parametrize("section", ["network", "hugepageLimits"])
+def test_v1_refuses_a_limit_of_an_unmounted_controller(v1tree, section):
+    m = v1.Manager("/hull/c1", mounts=v1tree)
+    m.create()
+    with pytest.raises(CgroupError, match="hierarchy is not mounted"):
+        m.apply(parse({section: NET_AND_HUGE[section]}))
+
+
+def test_v2_refuses_hugetlb_without_the_file(v2tree):
+    m = v2.Manager("/hull/c1", root=v2tree)
+    m.create()
+    with pytest.raises(CgroupError, match="hugetlb.2MB.max"):
+        m.apply(parse({"hugepageLimits": NET_AND_HUGE["hugepageLimits"]}))
+    put(f"{m.dir}/hugetlb.2MB.max", "max")
+    assert m.apply(parse({"hugepageLimits": NET_AND_HUGE["hugepageLimits"]})) == []
+    assert get(f"{m.dir}/hugetlb.2MB.max") == str(4 * MiB)
