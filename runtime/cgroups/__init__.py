@@ -16,28 +16,29 @@ def detect(root: str = "/sys/fs/cgroup") -> int:
     return 2 if os.path.exists(os.path.join(root, "cgroup.controllers")) else 1
 
 
-def parent_for(state_root: str | None) -> str:
-    """Where a state root's containers go by default: /hull for the default root, /hull/@HASH for
-    any other, so two runtimes with different --root never share a cgroup ('@' is not allowed in
-    container IDs, so these never clash with /hull/ID)."""
+def _root_tag(state_root: str | None) -> str:
+    """'' for the default state root, '@HASH' for any other: two runtimes with different --root
+    never share a cgroup ('@' is not allowed in container IDs, so nothing clashes with /hull/ID)."""
     if state_root in (None, DEFAULT_STATE_ROOT):
-        return PARENT
+        return ""
     import zlib  # a C module: cheaper to import than hashlib
-    return f"{PARENT}/@{zlib.crc32(os.path.abspath(state_root).encode()):08x}"
+    return f"@{zlib.crc32(os.path.abspath(state_root).encode()):08x}"
 
 
 def resolve_path(cgroups_path: str | None, cid: str, state_root: str | None = None) -> str:
-    """Absolute paths are taken from the hierarchy root, as runc does; relative ones are put below
-    the state root's parent (the spec leaves that to the runtime); none means PARENT/ID.
+    """No cgroupsPath: /hull/ID, or /hull/@HASH-ID for a --root other than the default (one level,
+    as cheap to make and remove as the default's). Absolute paths are taken from the hierarchy
+    root, as runc does; relative ones go below /hull (/hull/@HASH/ for another root).
     systemd's "slice:prefix:name" becomes /slice/prefix-name.scope (hull has no systemd driver)."""
+    tag = _root_tag(state_root)
     p = cgroups_path or ""
     if p.count(":") == 2 and not p.startswith("/"):
         slice_, prefix, name = p.split(":")
         p = f"/{slice_ or 'system.slice'}/{prefix}-{name}.scope" if prefix else f"/{slice_}/{name}.scope"
     if not p:
-        p = f"{parent_for(state_root)}/{cid}"
+        p = f"{PARENT}/{tag}-{cid}" if tag else f"{PARENT}/{cid}"
     elif not p.startswith("/"):
-        p = f"{parent_for(state_root)}/{p}"
+        p = f"{PARENT}/{tag}/{p}" if tag else f"{PARENT}/{p}"
     parts = [x for x in p.split("/") if x]
     if any(x in (".", "..") for x in parts):
         raise InvalidSpec(f"config.json: linux.cgroupsPath {cgroups_path!r} must not contain '.' or '..'")

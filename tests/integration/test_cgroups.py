@@ -18,15 +18,15 @@ MiB = 1024 * 1024
 
 @pytest.fixture(autouse=True)
 def parent(oci):
-    """Where the private root's containers get their cgroups (/hull/@HASH, see cgroups.parent_for)."""
-    global PARENT
-    PARENT = cgroups.parent_for(oci.root)
+    """Where the private root's relative cgroup paths go (/hull/@HASH, see cgroups.resolve_path)."""
+    global ROOT, PARENT
+    ROOT, PARENT = oci.root, cgroups.resolve_path("x", "x", oci.root)[:-2]
     return PARENT
 
 
 def cg(cid, v1_name, v2_name, path=None) -> str:
     """A file of the container's cgroup, by its v1 or v2 name, whichever this host has."""
-    p = (path or f"{PARENT}/{cid}").lstrip("/")
+    p = (path or cgroups.resolve_path(None, cid, ROOT)).lstrip("/")
     if V2:
         f = f"/sys/fs/cgroup/{p}/{v2_name}"
     else:
@@ -84,7 +84,7 @@ def test_limits_from_config_are_in_the_kernel(oci, bundle):
             assert cg("lim", "cpu.shares", "") == "512"
         # the init is in the cgroup, and with a cgroup namespace it sees that cgroup as its root
         with open(f"/proc/{pid}/cgroup") as f:
-            assert any(line.endswith(f":{PARENT}/lim") for line in f.read().splitlines())
+            assert any(line.endswith(":" + cgroups.resolve_path(None, "lim", ROOT)) for line in f.read().splitlines())
         wait_for(lambda: out.seek(0) == 0 and out.read(), "the container's output")
         out.seek(0)
         inside = [line for line in out.read().splitlines() if line]
@@ -285,7 +285,7 @@ def test_bad_limits_fail_create_and_leave_nothing(oci, bundle, resources, path, 
     if path:
         bundle.config["linux"]["cgroupsPath"] = path
     create_refused(oci, bundle, words)
-    assert not any(os.path.exists(d) for d in cg_dirs(f"{PARENT}/bad"))
+    assert not any(os.path.exists(d) for d in cg_dirs(cgroups.resolve_path(None, "bad", ROOT)))
 
 
 @pytest.mark.parametrize("rules", [

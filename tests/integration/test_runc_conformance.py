@@ -275,7 +275,7 @@ def test_two_roots_same_id_do_not_share_a_cgroup(oci, bundle):
         assert p.returncode == 0, p.stderr
         ours = json.loads(open(f"{oci.root}/same/state.json").read())["cgroup"]["path"]
         theirs = json.loads(open(f"{other}/same/state.json").read())["cgroup"]["path"]
-        assert ours != theirs and ours.endswith("/same") and theirs.endswith("/same")
+        assert ours != theirs and ours.endswith("same") and theirs.endswith("same")
     finally:
         second("delete", "--force", "same")
         oci("delete", "--force", "same")

@@ -132,7 +132,8 @@ def test_resolve_path():
     assert cgroups.resolve_path("mine/c1", "c1") == "/hull/mine/c1"
     assert cgroups.resolve_path(None, "c1", "/run/hull") == "/hull/c1"
     other = cgroups.resolve_path(None, "c1", "/tmp/elsewhere")
-    assert other.startswith("/hull/@") and other.endswith("/c1") and other != cgroups.resolve_path(None, "c1", "/tmp/x")
+    assert other.startswith("/hull/@") and other.endswith("-c1") and other != cgroups.resolve_path(None, "c1", "/tmp/x")
+    assert cgroups.resolve_path("mine/c1", "c1", "/tmp/elsewhere") == other[:-3] + "/mine/c1"
     assert cgroups.resolve_path("machine.slice:libpod:abc", "abc") == "/machine.slice/libpod-abc.scope"
     for bad in ("../escape", "/a/../../b", "/"):
         with pytest.raises(InvalidSpec):
