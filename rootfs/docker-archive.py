@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import tarfile
+import time
 
 PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -27,11 +28,12 @@ def layer_tar(rootfs: str) -> bytes:
 def write_archive(rootfs: str, out: str, tag: str, cmd: list) -> None:
     layer = layer_tar(rootfs)
     diff_id = hashlib.sha256(layer).hexdigest()
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     config = json.dumps({
-        "architecture": "amd64", "os": "linux",
+        "architecture": "amd64", "os": "linux", "created": created,
         "config": {"Env": [PATH], "Cmd": cmd},
         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + diff_id]},
-        "history": [{"created_by": "rootfs/docker-archive.py"}],
+        "history": [{"created": created, "created_by": "rootfs/docker-archive.py"}],
     }).encode()
     config_name = hashlib.sha256(config).hexdigest() + ".json"
     manifest = json.dumps([{"Config": config_name, "RepoTags": [tag],

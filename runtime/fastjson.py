@@ -32,6 +32,15 @@ _encode = _json.make_encoder({}, _not_serializable, _json.encode_basestring_asci
                              ": ", ", ", False, False, True)
 
 
+# Go's encoding/json as docker's `json` template function uses it: no spaces, UTF-8 kept
+_encode_compact = _json.make_encoder({}, _not_serializable, _json.encode_basestring, None,
+                                     ":", ",", False, False, False)
+
+
+def compact(obj) -> str:
+    return "".join(_encode_compact(obj, 0))
+
+
 def loads(s):
     if isinstance(s, (bytes, bytearray)):
         try:

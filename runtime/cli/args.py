@@ -20,9 +20,10 @@ class Flag:
 
 
 class Verb:
-    def __init__(self, name: str, help: str, flags=(), args=(), optional=(), rest=False):
+    def __init__(self, name: str, help: str, flags=(), args=(), optional=(), rest=False, rest_name="COMMAND..."):
+        """rest: the positionals after `args` are kept (as .command), shown as rest_name in usage."""
         self.name, self.help, self.flags = name, help, list(flags)
-        self.args, self.optional, self.rest = list(args), list(optional), rest
+        self.args, self.optional, self.rest, self.rest_name = list(args), list(optional), rest, rest_name
 
 
 class Parsed:
@@ -105,7 +106,7 @@ def parse(argv: list, global_flags: list, verbs: dict) -> Parsed:
 def usage(verb: Verb) -> str:
     parts = [verb.name, "[flags]"] + [a.upper() for a in verb.args] + [f"[{a.upper()}]" for a in verb.optional]
     if verb.rest:
-        parts.append("[COMMAND...]")
+        parts.append(f"[{verb.rest_name}]")
     return " ".join(parts)
 
 

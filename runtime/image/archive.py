@@ -13,6 +13,7 @@ import tempfile
 import time
 
 from runtime import fastjson as json
+from runtime.errors import HullError
 from runtime.image import layer
 from runtime.image.reference import Reference, parse
 from runtime.image.store import MEDIA_CONFIG, MEDIA_LAYER, MEDIA_MANIFEST, ImageError, Store
@@ -29,16 +30,20 @@ def _layer_media_type(path: str) -> str:
     return MEDIA_LAYER + (f"+{kind}" if kind else "")
 
 
-def _commit(store: Store, ref: Reference, config: dict, layers: list) -> dict:
-    """Store config and manifest for layers [(blob digest, size, media type)]; tag ref. Returns
-    the manifest descriptor."""
+def _commit(store: Store, ref: Reference | None, config: dict, layers: list) -> dict:
+    """Store config and manifest for layers [(blob digest, size, media type)]; tag ref (or keep
+    the image untagged). Returns the manifest descriptor."""
     config_digest, config_size = store.put_bytes(json.dumps(config).encode())
     manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
                 "config": {"mediaType": MEDIA_CONFIG, "digest": config_digest, "size": config_size},
                 "layers": [{"mediaType": m, "digest": d, "size": s} for d, s, m in layers]}
     digest, size = store.put_bytes(json.dumps(manifest).encode())
     desc = {"mediaType": MEDIA_MANIFEST, "digest": digest, "size": size}
-    store.tag_verified(ref, desc)
+    if ref is None:
+        store.layer_dirs(desc)  # unpacked (and checked) before it is listed, as a named one
+        store.keep_untagged(desc)
+    else:
+        store.tag_verified(ref, desc)
     return desc
 
 
@@ -57,37 +62,43 @@ def import_rootfs(store: Store, tar_path: str, name: str, cmd: list | None = Non
 
 
 def load(store: Store, archive_path: str) -> list:
-    """`hull load -i`: every image of a docker-archive; returns the references loaded."""
+    """`hull load -i`: every image of a docker-archive; returns what was loaded: a reference per
+    name, or the image ID of an image without RepoTags (loaded untagged, as docker does)."""
     try:
         tar = tarfile.open(archive_path, "r:*")
     except (tarfile.TarError, OSError) as e:
         raise ImageError(f"{archive_path}: not a docker-archive: {e}") from None
+    try:
+        with tar, tempfile.TemporaryDirectory(dir=os.path.join(store.root, "tmp")) as work:
+            return _load(store, tar, work, archive_path)
+    except layer.STREAM_ERRORS as e:
+        raise ImageError(f"{archive_path}: the archive is truncated or damaged ({e})") from None
+
+
+def _load(store: Store, tar, work: str, archive_path: str) -> list:
     loaded = []
-    with tar, tempfile.TemporaryDirectory(dir=os.path.join(store.root, "tmp")) as work:
-        manifest = _member_json(tar, "manifest.json", archive_path)
-        if not isinstance(manifest, list) or not manifest:
-            raise ImageError(f"{archive_path}: manifest.json is not a list of images")
-        for entry in manifest:
-            if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str) \
-                    or not isinstance(entry.get("Layers"), list):
-                raise ImageError(f"{archive_path}: manifest.json entry without Config and Layers")
-            config = _member_json(tar, entry["Config"], archive_path)
-            diff_ids = (config.get("rootfs") or {}).get("diff_ids") if isinstance(config, dict) else None
-            if not isinstance(diff_ids, list) or len(diff_ids) != len(entry["Layers"]):
-                raise ImageError(f"{archive_path}: config's rootfs.diff_ids do not match the layers")
-            layers = []
-            for i, name in enumerate(entry["Layers"]):
-                path = os.path.join(work, f"layer{i}")
-                _extract_member(tar, name, path, archive_path)
-                digest, size = store.put_file(path, move=True)
-                layers.append((digest, size, _layer_media_type(store.blob_path(digest))))
-            refs = [parse(t) for t in entry.get("RepoTags") or []]
-            if not refs:
-                raise ImageError(f"{archive_path}: an image without RepoTags (hull keeps images by name)")
-            desc = _commit(store, refs[0], config, layers)
-            for ref in refs[1:]:
-                store.tag(ref, desc)
-            loaded += refs
+    manifest = _member_json(tar, "manifest.json", archive_path)
+    if not isinstance(manifest, list) or not manifest:
+        raise ImageError(f"{archive_path}: manifest.json is not a list of images")
+    for entry in manifest:
+        if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str) \
+                or not isinstance(entry.get("Layers"), list):
+            raise ImageError(f"{archive_path}: manifest.json entry without Config and Layers")
+        config = _member_json(tar, entry["Config"], archive_path)
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") if isinstance(config, dict) else None
+        if not isinstance(diff_ids, list) or len(diff_ids) != len(entry["Layers"]):
+            raise ImageError(f"{archive_path}: config's rootfs.diff_ids do not match the layers")
+        layers = []
+        for i, name in enumerate(entry["Layers"]):
+            path = os.path.join(work, f"layer{i}")
+            _extract_member(tar, name, path, archive_path)
+            digest, size = store.put_file(path, move=True)
+            layers.append((digest, size, _layer_media_type(store.blob_path(digest))))
+        refs = [parse(t) for t in entry.get("RepoTags") or []]
+        desc = _commit(store, refs[0] if refs else None, config, layers)
+        for ref in refs[1:]:
+            store.tag(ref, desc)
+        loaded += refs or [store.image_id(desc)]
     return loaded
 
 
@@ -116,7 +127,7 @@ def _extract_member(tar, name: str, dest: str, archive: str) -> None:
 
 def save(store: Store, names: list, out_path: str) -> None:
     """`hull save -o`: the images as one docker-archive; layers as uncompressed tars."""
-    images = [store.lookup(n) for n in names]
+    images = [store.resolve(n) for n in names]
     tmp = out_path + ".tmp"
     try:
         with tarfile.open(tmp, "w") as tar:
@@ -137,15 +148,18 @@ def save(store: Store, names: list, out_path: str) -> None:
                         _add_layer(tar, name, store.blob_path(blob["digest"]), os.path.join(store.root, "tmp"))
                         written.add(name)
                     layer_names.append(name)
-                entries.append({"Config": config_name, "RepoTags": [ref.familiar()], "Layers": layer_names})
+                entries.append({"Config": config_name, "RepoTags": [ref.familiar()] if ref and ref.tag else [],
+                                "Layers": layer_names})
             data = json.dumps(entries).encode()
             info = tarfile.TarInfo("manifest.json")
             info.size, info.mtime = len(data), int(time.time())
             tar.addfile(info, io.BytesIO(data))
         os.rename(tmp, out_path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, HullError):
+            raise ImageError(f"{out_path}: {e.strerror or e}") from None  # the user's path, not our .tmp
         raise
 
 

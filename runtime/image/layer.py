@@ -35,6 +35,16 @@ def compression(path: str) -> str | None:
     return "zstd" if head == _ZSTD else "gzip" if head[:2] == _GZIP else None
 
 
+def _stream_errors() -> tuple:
+    import zlib
+    return (tarfile.TarError, EOFError, zlib.error)
+
+
+# what a truncated or damaged tar, gzip or zstd stream raises while it is read (gzip's BadGzipFile
+# is an OSError; zstandard's errors are caught where it is used)
+STREAM_ERRORS = _stream_errors()
+
+
 def decompressed(fileobj):
     """A layer blob's tar bytes (anything with read()): gunzipped or unzstd'ed as its magic says."""
     head = fileobj.read(4)
@@ -60,11 +70,12 @@ class _Hashing:
 
     def __init__(self, f):
         import hashlib
-        self.f, self.h = f, hashlib.sha256()
+        self.f, self.h, self.size = f, hashlib.sha256(), 0
 
     def read(self, n=-1):
         data = self.f.read(n)
         self.h.update(data)
+        self.size += len(data)
         return data
 
     def digest(self) -> str:
@@ -92,7 +103,8 @@ class _Prefixed:
 
 def unpack(fileobj, dest: str) -> tuple:
     """Unpack the layer read from fileobj (binary, read()) into the existing empty directory dest.
-    Returns (diff ID, notes on entries skipped). Raises LayerError; the caller removes dest."""
+    Returns (diff ID, uncompressed size, notes on entries skipped). Raises LayerError; the caller
+    removes dest."""
     import zlib
     notes, dirs = [], []
     root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
@@ -109,7 +121,7 @@ def unpack(fileobj, dest: str) -> tuple:
         raise LayerError(f"unpacking layer: {e.strerror or e}") from None
     finally:
         os.close(root)
-    return diff_id, notes
+    return diff_id, hashing.size, notes
 
 
 def clean_name(name: str) -> str:

@@ -9,6 +9,7 @@
 Loading copies every blob in through the store's digest check and unpacks the layers before a name
 appears, as the other ways in do.
 """
+import hashlib
 import os
 import shutil
 import tarfile
@@ -18,7 +19,8 @@ from runtime import fastjson as json
 from runtime.errors import HullError
 from runtime.image.reference import parse
 from runtime.image.registry import INDEX_TYPES, MANIFEST_TYPES, choose_platform
-from runtime.image.store import REF_NAME, ImageError, Store
+from runtime.image import layer
+from runtime.image.store import DOCKER_MANIFEST, MEDIA_MANIFEST, REF_NAME, ImageError, Store
 
 FULL_NAME = "io.containerd.image.name"
 LAYOUT = {"imageLayoutVersion": "1.0.0"}
@@ -26,7 +28,7 @@ LAYOUT = {"imageLayoutVersion": "1.0.0"}
 
 def save(store: Store, names: list, out: str, archive: bool = False) -> None:
     """Write the images as a layout directory at out (which must not exist or be empty), or as a tar."""
-    images = [store.lookup(n) for n in names]
+    images = [store.resolve(n) for n in names]
     if os.path.lexists(out) and not (os.path.isdir(out) and not os.listdir(out) and not archive):
         raise ImageError(f"{out} exists (give a new path, or an empty directory)")
     parent = os.path.dirname(os.path.abspath(out))
@@ -36,12 +38,13 @@ def save(store: Store, names: list, out: str, archive: bool = False) -> None:
         entries = []
         for ref, desc in images:
             manifest = store.manifest(desc)
-            for blob in [desc, manifest["config"]] + manifest["layers"]:
+            for blob in [manifest["config"]] + manifest["layers"]:
                 dest = os.path.join(work, "blobs", "sha256", blob["digest"].removeprefix("sha256:"))
                 if not os.path.exists(dest):
                     shutil.copyfile(store.blob_path(blob["digest"]), dest)  # a copy: the store's stay ours
-            entry = {k: desc[k] for k in ("mediaType", "digest", "size")}
-            entry["annotations"] = {REF_NAME: ref.tag or ref.digest, FULL_NAME: str(ref)}
+            entry = _oci_manifest(store, desc, manifest, work)
+            if ref is not None:
+                entry["annotations"] = {REF_NAME: ref.tag or ref.digest, FULL_NAME: str(ref)}
             entries.append(entry)
         _write_json(os.path.join(work, "oci-layout"), LAYOUT)
         _write_json(os.path.join(work, "index.json"), {"schemaVersion": 2, "manifests": entries})
@@ -55,10 +58,39 @@ def save(store: Store, names: list, out: str, archive: bool = False) -> None:
             if os.path.isdir(out):
                 os.rmdir(out)
             os.rename(work, out)
+    except OSError as e:
+        raise ImageError(f"{out}: {e.strerror or e}") from None  # the user's path, not our temporary one
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if archive and os.path.exists(out + ".tmp"):
             os.unlink(out + ".tmp")
+
+
+# docker's media types and the OCI ones skopeo converts them to (a layout holds OCI manifests only)
+_TO_OCI = {DOCKER_MANIFEST: MEDIA_MANIFEST,
+           "application/vnd.docker.container.image.v1+json": "application/vnd.oci.image.config.v1+json",
+           "application/vnd.docker.image.rootfs.diff.tar.gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+           "application/vnd.docker.image.rootfs.diff.tar": "application/vnd.oci.image.layer.v1.tar",
+           "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip":
+               "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"}
+
+
+def _oci_manifest(store: Store, desc: dict, manifest: dict, work: str) -> dict:
+    """The manifest in the layout (as an index entry): the store's bytes if it is an OCI one; a
+    docker v2 schema 2 manifest converted to OCI media types (so a new digest), as skopeo does."""
+    if desc["mediaType"] != DOCKER_MANIFEST:
+        with open(store.blob_path(desc["digest"]), "rb") as f:
+            data = f.read()
+    else:
+        def convert(d):
+            return {**d, "mediaType": _TO_OCI.get(d.get("mediaType"), d.get("mediaType"))}
+        data = json.dumps({"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "config": convert(manifest["config"]),
+                           "layers": [convert(layer) for layer in manifest["layers"]]}).encode()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with open(os.path.join(work, "blobs", "sha256", digest.removeprefix("sha256:")), "wb") as f:
+        f.write(data)
+    return {"mediaType": MEDIA_MANIFEST if desc["mediaType"] == DOCKER_MANIFEST else desc["mediaType"],
+            "digest": digest, "size": len(data)}
 
 
 def load(store: Store, path: str) -> list:
@@ -74,8 +106,8 @@ def load(store: Store, path: str) -> list:
                         os.makedirs(os.path.dirname(dest), exist_ok=True)
                         with tar.extractfile(member) as src, open(dest, "wb") as f:
                             shutil.copyfileobj(src, f, 1 << 20)
-        except tarfile.TarError as e:
-            raise ImageError(f"{path}: not an oci-archive: {e}") from None
+        except layer.STREAM_ERRORS as e:
+            raise ImageError(f"{path}: not an oci-archive, or truncated or damaged: {e}") from None
         return _load_dir(store, work, path)
 
 
@@ -123,8 +155,14 @@ def _load_dir(store: Store, layout: str, shown: str | None = None) -> list:
             raise ImageError(f"{shown}: manifest {desc['digest']} has no config or layers") from None
         for blob in blobs:
             _copy_in(store, layout, blob, shown)
-        store.tag_verified(ref, {k: desc[k] for k in ("mediaType", "digest", "size")})
-        loaded.append(ref)
+        plain = {k: desc[k] for k in ("mediaType", "digest", "size")}
+        if ref is None:  # no name in the layout: loaded untagged, as docker does
+            store.layer_dirs(plain)
+            store.keep_untagged(plain)
+            loaded.append(store.image_id(plain))
+        else:
+            store.tag_verified(ref, plain)
+            loaded.append(ref)
     return loaded
 
 
@@ -134,7 +172,7 @@ def _name(desc: dict, layout: str, shown: str):
     annotations = desc.get("annotations") or {}
     text = annotations.get(FULL_NAME) or annotations.get(REF_NAME)
     if not text:
-        raise ImageError(f"{shown}: an image without a name ({REF_NAME}); hull keeps images by name")
+        return None
     try:
         if "/" in text or ":" in text:
             return parse(text)

@@ -34,6 +34,8 @@ MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
                   "application/vnd.docker.distribution.manifest.v2+json")
 ACCEPT = ", ".join(MANIFEST_TYPES + INDEX_TYPES)
 RETRIES = 3
+# seconds without an answer before a registry is given up on (a stopped one would hang us forever)
+TIMEOUT = float(os.environ.get("HULL_REGISTRY_TIMEOUT") or 30)
 TRANSIENT = (429, 500, 502, 503, 504)
 
 
@@ -103,7 +105,7 @@ class Registry:
                 data = _Upload(body, progress)
                 h["Content-Length"] = str(data.total)
             try:
-                r = self.opener.open(urllib.request.Request(url, data=data, headers=h, method=method), timeout=60)
+                r = self.opener.open(urllib.request.Request(url, data=data, headers=h, method=method), timeout=TIMEOUT)
             except urllib.error.HTTPError as e:
                 if e.code == 401 and not authenticated:
                     self._authenticate(e.headers.get("WWW-Authenticate", ""), scopes)
@@ -124,6 +126,9 @@ class Registry:
                                     + (f": {detail}" if detail else "")) from None
             except (urllib.error.URLError, OSError) as e:
                 reason = getattr(e, "reason", e)
+                if isinstance(reason, TimeoutError):
+                    raise RegistryError(f"registry {self.domain} did not answer {method} {urllib.parse.urlsplit(url).path} "
+                                        f"within {TIMEOUT:g} s (is it stopped or overloaded?)") from None
                 if isinstance(reason, ssl.SSLError):
                     raise RegistryError(f"{self.domain}: TLS failed ({reason}); if this registry is "
                                         "yours and speaks plain HTTP, list it in insecure-registries") from None
@@ -164,7 +169,7 @@ class Registry:
         if self.credentials:
             req.add_header("Authorization", self._basic())
         try:
-            with self.opener.open(req, timeout=30) as r:
+            with self.opener.open(req, timeout=TIMEOUT) as r:
                 body = json.loads(r.read())
         except urllib.error.HTTPError as e:
             raise RegistryError(f"{self.domain}: the token service {fields['realm']} said {e.code} {e.reason}"
@@ -223,7 +228,10 @@ class Registry:
                                 if progress:
                                     progress(done, total)
                         break
-                    except (http.client.HTTPException, ConnectionError, TimeoutError) as e:
+                    except TimeoutError:
+                        raise RegistryError(f"blob {digest} from {self.domain}: no data for {TIMEOUT:g} s after "
+                                            f"{done} of {total} bytes (is the registry stopped?)") from None
+                    except (http.client.HTTPException, ConnectionError) as e:
                         if attempt == RETRIES:
                             raise RegistryError(f"blob {digest} from {self.domain}: the download broke off "
                                                 f"after {done} of {total} bytes ({e!r})") from None

@@ -6,9 +6,15 @@
       blobs/sha256/HEX          manifests, configs and layer blobs, named by their digest
       layers/CHAIN/diff         a layer unpacked once per chain (the layer and all below it), shared
                                 by every image that has that chain; CHAIN is the OCI chain ID
+      layers/CHAIN/size         the layer's uncompressed size (what `images` adds up, as docker)
       l/SHORT -> ../layers/CHAIN/diff
                                 short names so many lowerdirs fit the one page of mount options
+      gzip/HEX                  the digest of a gzip copy of the uncompressed layer blob HEX (push)
       tmp/                      blobs and layers being written; renamed into place when verified
+
+index.json entries without a name are untagged images: one whose name moved to another image stays,
+as docker's <none>:<none>, until it is pruned or removed. An entry may also record the
+repository digest (NAME@sha256:...) the manifest was pulled from or pushed to (docker's RepoDigests).
 
 Writers take ROOT/lock (flock). A blob appears under its name only after its digest was checked,
 and a layer directory only after it unpacked completely, so an interruption leaves only tmp/.
@@ -26,10 +32,13 @@ from runtime.image.reference import Reference, parse
 
 DEFAULT_ROOT = "/var/lib/hull/images"
 REF_NAME = "org.opencontainers.image.ref.name"
+REPO_DIGEST = "dev.hull.repo-digest"  # NAME@DIGEST: where the manifest came from or went to
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
+_GZIP_TYPE = {MEDIA_LAYER: MEDIA_LAYER + "+gzip", DOCKER_LAYER_TAR: "application/vnd.docker.image.rootfs.diff.tar.gzip"}
 
 
 class ImageError(HullError):
@@ -142,48 +151,100 @@ class Store:
         except FileNotFoundError:
             return {"schemaVersion": 2, "manifests": []}
 
-    def images(self) -> list:
-        """[(Reference, manifest descriptor)] for every name, in the index's order."""
+    def entries(self) -> list:
+        """[(Reference or None for an untagged image, descriptor)] for every image in the index."""
         out = []
         for desc in self._index()["manifests"]:
             name = (desc.get("annotations") or {}).get(REF_NAME)
-            if name:
-                out.append((parse(name), desc))
+            out.append((parse(name) if name else None, desc))
         return out
 
-    def tag(self, ref: Reference, desc: dict) -> None:
-        """Point ref at the manifest descriptor (replacing what it named)."""
+    def images(self) -> list:
+        """[(Reference, manifest descriptor)] for every name, in the index's order."""
+        return [(ref, desc) for ref, desc in self.entries() if ref is not None]
+
+    def tag(self, ref: Reference, desc: dict, repo_digest: str | None = None) -> None:
+        """Point ref at the manifest descriptor. The image it named before stays, untagged, if no
+        other name has it (docker's dangling image)."""
         index = self._index()
-        keep = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME) != str(ref)]
-        entry = {k: desc[k] for k in ("mediaType", "digest", "size") if k in desc}
-        entry["annotations"] = {REF_NAME: str(ref)}
-        index["manifests"] = keep + [entry]
+        entries = index["manifests"]
+        old = next((d for d in entries if _name(d) == str(ref)), None)
+        annotations = {REF_NAME: str(ref)}
+        if repo_digest or old and old["digest"] == desc["digest"] and REPO_DIGEST in old.get("annotations", {}):
+            annotations[REPO_DIGEST] = repo_digest or old["annotations"][REPO_DIGEST]
+        keep = [d for d in entries if _name(d) != str(ref) and not (_name(d) is None and d["digest"] == desc["digest"])]
+        keep.append({**{k: desc[k] for k in ("mediaType", "digest", "size") if k in desc}, "annotations": annotations})
+        if old and old["digest"] != desc["digest"] and not any(d["digest"] == old["digest"] for d in keep):
+            keep.append(_untagged(old))
+        index["manifests"] = keep
         self._write(os.path.join(self.root, "index.json"), index)
 
-    def untag(self, ref: Reference) -> None:
+    def keep_untagged(self, desc: dict) -> None:
+        """List an image without a name (a loaded archive without RepoTags, a commit without one)."""
         index = self._index()
-        keep = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME) != str(ref)]
+        if not any(d["digest"] == desc["digest"] for d in index["manifests"]):
+            index["manifests"].append(_untagged(desc))
+            self._write(os.path.join(self.root, "index.json"), index)
+
+    def untag(self, ref: Reference) -> None:
+        """Remove a name; an image left with none is gone (prune() then frees its data)."""
+        index = self._index()
+        keep = [d for d in index["manifests"] if _name(d) != str(ref)]
         if len(keep) == len(index["manifests"]):
             raise NotFound(f"No such image: {ref.familiar()}")
         index["manifests"] = keep
         self._write(os.path.join(self.root, "index.json"), index)
 
+    def remove(self, image_id: str) -> list:
+        """Remove every entry (names and the untagged one) of the image; returns the names it had."""
+        index = self._index()
+        gone = [d for d in index["manifests"] if self.image_id(d) == image_id]
+        index["manifests"] = [d for d in index["manifests"] if d not in gone]
+        self._write(os.path.join(self.root, "index.json"), index)
+        return [parse(_name(d)) for d in gone if _name(d)]
+
     def lookup(self, text: str) -> tuple:
-        """(Reference, manifest descriptor) for a name, a full or short image ID (config digest)."""
-        images = self.images()
+        """(Reference or None, manifest descriptor) for a name, or a full or short image ID (config
+        digest; untagged images are found this way)."""
+        entries = self.entries()
         try:
             ref = parse(text)
-            for r, desc in images:
+            for r, desc in entries:
                 if r == ref:
                     return r, desc
         except HullError:
             ref = None
         want = text.removeprefix("sha256:")
         if len(want) >= 4 and all(c in "0123456789abcdef" for c in want):
-            for r, desc in images:
+            for r, desc in entries:
                 if self.image_id(desc).removeprefix("sha256:").startswith(want):
                     return r, desc
         raise NotFound(f"No such image: {text}")
+
+    def resolve(self, text: str) -> tuple:
+        """lookup(), but the reference is None when text was an image ID rather than a name (what
+        `save` and `rmi` need: docker writes no RepoTags for an image saved by ID)."""
+        ref, desc = self.lookup(text)
+        try:
+            named = ref is not None and parse(text) == ref
+        except HullError:
+            named = False
+        return (ref if named else None), desc
+
+    def names_of(self, image_id: str) -> list:
+        """Every name of an image (by config digest), in the index's order."""
+        return [r for r, d in self.images() if self.image_id(d) == image_id]
+
+    def repo_digests(self, image_id: str) -> list:
+        """docker's RepoDigests: NAME@DIGEST of each registry the image came from or went to."""
+        out = []
+        for r, d in self.entries():
+            if self.image_id(d) != image_id:
+                continue
+            rd = (d.get("annotations") or {}).get(REPO_DIGEST) or (str(r) if r is not None and r.digest else None)
+            if rd and rd not in out:
+                out.append(rd)
+        return out
 
     # -- images --------------------------------------------------------------------------------------
     def manifest(self, desc: dict) -> dict:
@@ -199,10 +260,58 @@ class Store:
     def config(self, manifest: dict) -> dict:
         return self.read_json(manifest["config"]["digest"])
 
-    def tag_verified(self, ref: Reference, desc: dict) -> None:
+    def tag_verified(self, ref: Reference, desc: dict, repo_digest: str | None = None) -> None:
         """Name an image only once every layer unpacked (and so matched its diff ID)."""
         self._unpacked_chains(desc)
-        self.tag(ref, desc)
+        self.tag(ref, desc, repo_digest)
+
+    def gzipped(self, blob: dict, make: bool = True) -> dict:
+        """The descriptor of a layer as it goes to a registry: a gzip copy of an uncompressed one
+        (made once, kept beside it: gzip/HEX names the copy), compressed ones as they are.
+        make=False: the copy if there is one, else the layer as it is."""
+        if blob["mediaType"] not in (MEDIA_LAYER, DOCKER_LAYER_TAR):
+            return blob
+        mapping = os.path.join(self.root, "gzip", blob["digest"].removeprefix("sha256:"))
+        try:
+            with open(mapping) as f:
+                digest = f.read().strip()
+            if self.has_blob(digest):
+                return {**blob, "mediaType": _GZIP_TYPE[blob["mediaType"]], "digest": digest,
+                        "size": os.path.getsize(self.blob_path(digest))}
+        except FileNotFoundError:
+            pass
+        if not make:
+            return blob
+        import gzip
+        fd, tmp = tempfile.mkstemp(dir=os.path.join(self.root, "tmp"))
+        with os.fdopen(fd, "wb") as raw, open(self.blob_path(blob["digest"]), "rb") as src:
+            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as z:
+                shutil.copyfileobj(src, z, 1 << 20)
+        digest, size = self.put_file(tmp, move=True)
+        os.makedirs(os.path.dirname(mapping), exist_ok=True)
+        with open(mapping, "w") as f:
+            f.write(digest)
+        return {**blob, "mediaType": _GZIP_TYPE[blob["mediaType"]], "digest": digest, "size": size}
+
+    def size(self, desc: dict) -> int:
+        """The image's uncompressed size: its layers' tar sizes, as docker and podman show it."""
+        return sum(self.layer_sizes(desc))
+
+    def layer_sizes(self, desc: dict) -> list:
+        """Each layer's uncompressed size, bottom first."""
+        sizes = []
+        for chain, _, blob in self._layers(self.manifest(desc)):
+            path = os.path.join(self._home(chain), "size")
+            try:
+                with open(path) as f:
+                    sizes.append(int(f.read()))
+            except (OSError, ValueError):  # unpacked before sizes were kept: measure it once
+                n = _tar_size(self.blob_path(blob))
+                if os.path.isdir(self._home(chain)):
+                    with open(path, "w") as f:
+                        f.write(str(n))
+                sizes.append(n)
+        return sizes
 
     def layer_dirs(self, desc: dict) -> list:
         """Each layer's unpacked directory, bottom first, unpacking those not yet here."""
@@ -268,7 +377,9 @@ class Store:
         work = tempfile.mkdtemp(dir=os.path.join(self.root, "tmp"))
         try:
             os.mkdir(os.path.join(work, "diff"), 0o755)
-            diff_id, _ = layer.unpack(fileobj, os.path.join(work, "diff"))
+            diff_id, size, _ = layer.unpack(fileobj, os.path.join(work, "diff"))
+            with open(os.path.join(work, "size"), "w") as f:
+                f.write(str(size))
             return diff_id, work
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
@@ -287,7 +398,7 @@ class Store:
     def prune(self) -> tuple:
         """Remove blobs no name reaches and layers no image uses; (blobs removed, layers removed)."""
         blobs, chains = set(), set()
-        for _, desc in self.images():
+        for _, desc in self.entries():
             blobs.add(desc["digest"])
             try:
                 m = self.manifest(desc)
@@ -297,6 +408,13 @@ class Store:
             blobs.add(m["config"]["digest"])
             blobs.update(blob for _, _, blob in layers)
             chains.update(chain.removeprefix("sha256:") for chain, _, _ in layers)
+        gzip_dir = os.path.join(self.root, "gzip")
+        for hexpart in os.listdir(gzip_dir) if os.path.isdir(gzip_dir) else []:
+            if "sha256:" + hexpart in blobs:  # a kept layer keeps its gzip copy for the next push
+                with open(os.path.join(gzip_dir, hexpart)) as f:
+                    blobs.add(f.read().strip())
+            else:
+                os.unlink(os.path.join(gzip_dir, hexpart))
         gone_blobs = gone_layers = 0
         for hexpart in os.listdir(os.path.join(self.root, "blobs", "sha256")):
             if "sha256:" + hexpart not in blobs:
@@ -313,6 +431,27 @@ class Store:
         shutil.rmtree(os.path.join(self.root, "tmp"))
         os.mkdir(os.path.join(self.root, "tmp"))
         return gone_blobs, gone_layers
+
+
+def _name(desc: dict) -> str | None:
+    return (desc.get("annotations") or {}).get(REF_NAME)
+
+
+def _untagged(desc: dict) -> dict:
+    """The index entry of an image that lost its name: the descriptor, and where it came from."""
+    entry = {k: desc[k] for k in ("mediaType", "digest", "size") if k in desc}
+    rd = (desc.get("annotations") or {}).get(REPO_DIGEST)
+    if rd:
+        entry["annotations"] = {REPO_DIGEST: rd}
+    return entry
+
+
+def _tar_size(blob_path: str) -> int:
+    with open(blob_path, "rb") as f:
+        stream, n = layer.decompressed(f), 0
+        while chunk := stream.read(1 << 20):
+            n += len(chunk)
+    return n
 
 
 def _short(chain: str) -> str:

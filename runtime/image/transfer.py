@@ -6,6 +6,7 @@ config's diff IDs) before the name appears. Push: every blob the registry lacks 
 another repository of the same registry when a local name says it is there, uploaded otherwise —
 then the manifest, byte for byte, so the registry's digest is the store's.
 """
+import hashlib
 import os
 import sys
 
@@ -51,8 +52,12 @@ def _mb(n: int) -> str:
 
 def pull(store: Store, ref: Reference, platform: str = "linux/amd64", config: Config | None = None,
          progress: Progress | None = None) -> dict:
-    """Fetch ref into the store and name it; returns the manifest descriptor."""
+    """Fetch ref into the store and name it; returns the manifest descriptor. A reference with a
+    tag and a digest is pulled by the digest (docker ignores the tag then)."""
     progress = progress or Progress(quiet=True)
+    if ref.digest and ref.tag:
+        ref = Reference(ref.domain, ref.path, None, ref.digest)
+    progress.line(f"{ref.tag or ref.digest}: Pulling from {ref.path}")
     reg = _registry(ref.domain, config)
     data, media_type, digest = reg.manifest(ref.path, ref.digest or ref.tag)
     if media_type in INDEX_TYPES:
@@ -62,38 +67,48 @@ def pull(store: Store, ref: Reference, platform: str = "linux/amd64", config: Co
         raise ImageError(f"{ref}: unsupported manifest type {media_type!r}")
     manifest = _json(data, ref)
     try:
-        blobs = [manifest["config"]] + list(manifest["layers"])
-        digests = [b["digest"] for b in blobs]
+        layers = [b["digest"] for b in manifest["layers"]]
+        digests = [manifest["config"]["digest"]] + layers
     except (KeyError, TypeError):
         raise ImageError(f"{ref}: malformed manifest (no config or layers)") from None
-    tmp = os.path.join(store.root, "tmp")
     for d in digests:
         store.blob_path(d)  # refuses a malformed digest before anything is fetched
-    for d in digests:
-        if store.has_blob(d):
-            progress.line(f"{d[7:19]}: Already exists")
-            continue
-        path = reg.blob(ref.path, d, tmp, progress.bar(d, "Downloading"))  # verified as it arrived
-        store.put_file(path, d, move=True, verified=True)
-        progress.line(f"{d[7:19]}: Pull complete")
+    missing = [d for d in dict.fromkeys(digests) if not store.has_blob(d)]
+    for d in layers:  # docker's lines: the config is not a layer
+        progress.line(f"{d[7:19]}: {'Pulling fs layer' if d in missing else 'Already exists'}")
+    tmp = os.path.join(store.root, "tmp")
+    for d in missing:
+        path = reg.blob(ref.path, d, tmp, progress.bar(d, "Downloading") if d in layers else None)
+        store.put_file(path, d, move=True, verified=True)  # verified as it arrived
+        if d in layers:
+            progress.line(f"{d[7:19]}: Download complete")
+    before = next((desc["digest"] for r, desc in store.images() if r == ref), None)
     store.put_bytes(data, digest)
     desc = {"mediaType": media_type, "digest": digest, "size": len(data)}
-    store.tag_verified(ref, desc)
+    store.tag_verified(ref, desc, repo_digest=f"{ref.name}@{digest}")  # unpacks the new layers
+    for d in layers:
+        if d in missing:
+            progress.line(f"{d[7:19]}: Pull complete")
     progress.line(f"Digest: {digest}")
+    fresh = missing or before != digest
+    progress.line(f"Status: {'Downloaded newer image for' if fresh else 'Image is up to date for'} {ref.familiar()}")
     return desc
 
 
 def push(store: Store, name: str, config: Config | None = None, progress: Progress | None = None) -> str:
     """Send the image named name (a reference with a registry) to that registry; returns the
-    manifest digest the registry reports."""
+    manifest digest the registry reports. Uncompressed layers go up gzipped, as docker and podman
+    send them: the gzip blob is kept beside the plain one, so the next push only asks for it."""
     progress = progress or Progress(quiet=True)
     ref, desc = store.lookup(name)
-    if ref.digest:
-        raise ImageError(f"{ref.familiar()}: push needs a tag, not a digest")
+    if ref is None or ref.digest:
+        raise ImageError(f"{name}: push needs a name with a tag, not an ID or a digest")
+    progress.line(f"The push refers to repository [{ref.name}]")
     manifest = store.manifest(desc)
+    layers = [store.gzipped(blob) for blob in manifest["layers"]]
     reg = _registry(ref.domain, config)
     sources = _mount_sources(store, ref)
-    for blob in list(manifest["layers"]) + [manifest["config"]]:
+    for blob in layers + [manifest["config"]]:
         d = blob["digest"]
         short = d[7:19]
         if reg.has_blob(ref.path, d):
@@ -107,11 +122,18 @@ def push(store: Store, name: str, config: Config | None = None, progress: Progre
                 continue
         reg.upload_blob(ref.path, d, store.blob_path(d), location, progress.bar(d, "Pushing"))
         progress.line(f"{short}: Pushed")
-    with open(store.blob_path(desc["digest"]), "rb") as f:
-        data = f.read()
-    digest = reg.put_manifest(ref.path, ref.tag, data, desc["mediaType"]) or desc["digest"]
-    if digest != desc["digest"]:
-        raise ImageError(f"{ref.familiar()}: the registry stored the manifest as {digest}, not {desc['digest']}")
+    if layers == manifest["layers"]:
+        with open(store.blob_path(desc["digest"]), "rb") as f:
+            data = f.read()  # byte for byte: the registry's digest is the store's
+        media_type = desc["mediaType"]
+    else:
+        data = json.dumps({**manifest, "layers": layers}).encode()
+        media_type = manifest.get("mediaType") or desc["mediaType"]
+    sent = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = reg.put_manifest(ref.path, ref.tag, data, media_type) or sent
+    if digest != sent:
+        raise ImageError(f"{ref.familiar()}: the registry stored the manifest as {digest}, not {sent}")
+    store.tag(ref, desc, repo_digest=f"{ref.name}@{digest}")
     progress.line(f"{ref.tag}: digest: {digest} size: {len(data)}")
     return digest
 
@@ -139,7 +161,7 @@ def _mount_sources(store: Store, target: Reference) -> dict:
             m = store.manifest(desc)
         except (ImageError, OSError):
             continue
-        for blob in [m["config"]] + m["layers"]:
+        for blob in [m["config"]] + [store.gzipped(layer, make=False) for layer in m["layers"]]:
             sources.setdefault(blob["digest"], ref.path)
     return sources
 

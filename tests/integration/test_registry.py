@@ -75,14 +75,17 @@ def lower_dir(hull, name) -> str:
 def nothing_left(hull) -> None:
     assert hull("images", "-q").stdout.strip() == ""
     assert os.listdir(hull.store / "tmp") == []
-    hull("image", "prune")
+    hull("image", "prune", "-f")
     assert os.listdir(hull.store / "blobs" / "sha256") == [] and os.listdir(hull.store / "layers") == []
 
 
 def test_pull_what_skopeo_pushed(registry, archive, hull):
     skopeo_push(f"docker-archive:{archive}", f"{registry.addr}/tools/busybox:1")
     out = hull("pull", f"{registry.addr}/tools/busybox:1").stdout
-    assert "Pull complete" in out and out.strip().endswith(f"Downloaded {registry.addr}/tools/busybox:1")
+    assert "Pull complete" in out and f"Status: Downloaded newer image for {registry.addr}/tools/busybox:1" in out
+    assert out.startswith("1: Pulling from tools/busybox\n") and out.endswith(f"\n{registry.addr}/tools/busybox:1\n")
+    again = hull("pull", f"{registry.addr}/tools/busybox:1").stdout
+    assert ": Already exists" in again and f"Status: Image is up to date for {registry.addr}/tools/busybox:1" in again
     assert "\r" not in out and "Downloading" not in out  # no bar when not on a terminal
     assert os.path.isfile(os.path.join(lower_dir(hull, f"{registry.addr}/tools/busybox:1"), "bin", "busybox"))
     # the digest hull recorded is the registry's (what skopeo reports)
@@ -258,7 +261,8 @@ def test_an_interrupted_pull_leaves_no_blob_under_its_final_name(registry, hull,
     name = f"{registry.addr}/big/{sig.name.lower()}:1"
     seed("import", big_tar, name)
     seed("push", name)
-    layer = json.loads(seed("image", "inspect", name).stdout)[0]["RootFS"]["diff_ids"][0]
+    layer = json.loads(subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{name}"],
+                                      check=True, capture_output=True, text=True).stdout)["layers"][0]["digest"]
     proc = subprocess.Popen(hull_cmd() + [f"--root={hull.root}", f"--config={hull.config}", "pull", name],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     tmp = hull.store / "tmp"
