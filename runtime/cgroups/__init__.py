@@ -16,7 +16,7 @@ def detect(root: str = "/sys/fs/cgroup") -> int:
     return 2 if os.path.exists(os.path.join(root, "cgroup.controllers")) else 1
 
 
-def _root_tag(state_root: str | None) -> str:
+def root_tag(state_root: str | None) -> str:
     """'' for the default state root, '@HASH' for any other: two runtimes with different --root
     never share a cgroup ('@' is not allowed in container IDs, so nothing clashes with /hull/ID)."""
     if state_root in (None, DEFAULT_STATE_ROOT):
@@ -30,7 +30,7 @@ def resolve_path(cgroups_path: str | None, cid: str, state_root: str | None = No
     as cheap to make and remove as the default's). Absolute paths are taken from the hierarchy
     root, as runc does; relative ones go below /hull (/hull/@HASH/ for another root).
     systemd's "slice:prefix:name" becomes /slice/prefix-name.scope (hull has no systemd driver)."""
-    tag = _root_tag(state_root)
+    tag = root_tag(state_root)
     p = cgroups_path or ""
     if p.count(":") == 2 and not p.startswith("/"):
         slice_, prefix, name = p.split(":")

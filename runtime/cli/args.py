@@ -57,6 +57,9 @@ def _parse_flags(argv: list, flags: list, out: dict, stop_at_positional: bool) -
             continue
         name, eq, value = arg.lstrip("-").partition("=")
         f = by_name.get(name)
+        if f is None and not arg.startswith("--") and len(name) > 1 and not eq:
+            argv = argv[:i] + _bundle(arg, by_name) + argv[i + 1:]  # -it, -dit, -p8080:80
+            continue
         if f is None:
             raise InvalidArgument(f"flag provided but not defined: {arg}")
         if f.value:
@@ -73,6 +76,22 @@ def _parse_flags(argv: list, flags: list, out: dict, stop_at_positional: bool) -
             out[f.key] = value.lower() not in ("false", "0") if eq else True
         i += 1
     return rest
+
+
+def _bundle(arg: str, by_name: dict) -> list:
+    """POSIX-style bundled short flags, as docker takes them: -it is -i -t; a flag that takes a
+    value ends the bundle, the rest being its value (-dp8080:80 is -d -p 8080:80)."""
+    out = []
+    for j, ch in enumerate(arg[1:]):
+        f = by_name.get(ch)
+        if f is None or f.short != ch:
+            raise InvalidArgument(f"unknown shorthand flag: {ch!r} in {arg}")
+        out.append("-" + ch)
+        if f.value:
+            if arg[j + 2:]:
+                out.append(arg[j + 2:])
+            break
+    return out
 
 
 def parse(argv: list, global_flags: list, verbs: dict) -> Parsed:

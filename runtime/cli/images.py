@@ -45,15 +45,12 @@ VERBS = [
         Flag("human", "H", value=True, default="true", help="sizes and times for people (default true)"),
         Flag("quiet", "q", help="only image IDs"), Flag("no-trunc", help="do not shorten the output"), FORMAT],
          ["image"]),
-    Verb("inspect", "details of images as JSON", [Flag("format", "f", value=True, help="a Go template: {{.Os}}")],
-         ["image"], rest=True, rest_name="IMAGE..."),
+    Verb("image-inspect", "details of images as JSON (`hull image inspect`)",
+         [Flag("format", "f", value=True, help="a Go template: {{.Os}}")], ["image"], rest=True, rest_name="IMAGE..."),
     Verb("prune", "remove dangling images (-a: every image no container uses)", [
         Flag("all", "a", help="every image without a container, not only untagged ones"),
         Flag("force", "f", help="do not ask")]),
 ]
-IMAGE_ACTIONS = {"ls": "images", "list": "images", "inspect": "inspect", "rm": "rmi", "remove": "rmi",
-                 "prune": "prune", "history": "history", "import": "import", "load": "load", "save": "save",
-                 "tag": "tag", "pull": "pull", "push": "push"}
 
 
 def store(args):
@@ -515,4 +512,4 @@ def cmd_history(args):
 
 HANDLERS = {"pull": cmd_pull, "push": cmd_push, "login": cmd_login, "logout": cmd_logout, "images": cmd_images,
             "import": cmd_import, "load": cmd_load, "save": cmd_save, "tag": cmd_tag, "rmi": cmd_rmi,
-            "prune": cmd_prune, "inspect": cmd_inspect, "history": cmd_history}
+            "prune": cmd_prune, "image-inspect": cmd_inspect, "history": cmd_history}

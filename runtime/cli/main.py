@@ -23,8 +23,8 @@ DESCRIPTION = "The docker-style engine: images, containers, registries."
 
 def _groups():
     """[(verb table, handlers)] of every verb module (imported only when hull runs a verb)."""
-    from runtime.cli import images
-    return [(images.VERBS, images.HANDLERS)]
+    from runtime.cli import containers, images
+    return [(images.VERBS, images.HANDLERS), (containers.VERBS, containers.HANDLERS)]
 
 
 def _tables():
@@ -36,6 +36,8 @@ def _tables():
     verbs["version"] = Verb("version", "print the version")
     verbs["image"] = Verb("image", "image commands: ls, inspect, rm, prune, history, import, load, save, tag, "
                                    "pull, push", [], ["command"], rest=True)
+    verbs["container"] = Verb("container", "container commands: ls, run, create, start, stop, rm, inspect, logs, "
+                                           "exec ...", [], ["command"], rest=True)
     return verbs, handlers
 
 
@@ -55,7 +57,7 @@ def main(argv=None) -> int:
         return code
     except HullError as e:
         sys.stderr.write(f"Error: {e.msg}\n")
-        return 125
+        return getattr(e, "exit_code", 125)  # 126/127: the container's command could not run
     except BrokenPipeError:
         _quiet_stdout()  # `hull images | head -1`: the reader left, nothing more to say
         return 141
@@ -72,22 +74,31 @@ def main(argv=None) -> int:
         return 125
 
 
+MANAGEMENT = {
+    "image": {"ls": "images", "list": "images", "inspect": "image-inspect", "rm": "rmi", "remove": "rmi",
+              "prune": "prune", "history": "history", "import": "import", "load": "load", "save": "save",
+              "tag": "tag", "pull": "pull", "push": "push"},
+    "container": {"ls": "ps", "list": "ps", **{v: v for v in (
+        "run", "create", "start", "stop", "restart", "kill", "rm", "inspect", "logs", "exec", "wait", "top", "stats",
+        "rename", "pause", "unpause", "attach", "update")}},
+}
+
+
 def _management(argv: list) -> list:
-    """`hull [globals] image ACTION ARGS` -> `hull [globals] VERB ARGS` (docker's management
-    command; `hull image` alone and `hull image ACTION --help` show the help)."""
-    from runtime.cli.images import IMAGE_ACTIONS
+    """`hull [globals] image|container ACTION ARGS` -> `hull [globals] VERB ARGS` (docker's
+    management commands; `hull image` alone and `hull image ACTION --help` show the help)."""
     takes_value = {f"--{f.name}" for f in GLOBAL_FLAGS if f.value}
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         i += 2 if argv[i] in takes_value else 1
-    if i >= len(argv) or argv[i] != "image":
+    if i >= len(argv) or argv[i] not in MANAGEMENT:
         return argv
-    rest = argv[i + 1:]
+    group, rest = argv[i], argv[i + 1:]
     if not rest or rest[0] in ("-h", "--help"):
         return argv[:i] + ["--help"]
-    verb = IMAGE_ACTIONS.get(rest[0])
+    verb = MANAGEMENT[group].get(rest[0])
     if verb is None:
-        raise HullError(f"image: unknown command {rest[0]!r} ({', '.join(IMAGE_ACTIONS)})")
+        raise HullError(f"{group}: unknown command {rest[0]!r} ({', '.join(MANAGEMENT[group])})")
     return argv[:i] + [verb] + rest[1:]
 
 

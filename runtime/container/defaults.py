@@ -63,21 +63,25 @@ ALLOWED_DEVICES = [
 ]
 
 
-def seccomp_profile(caps: list) -> dict:
-    """The default seccomp profile (docker's semantics; see scripts/gen-seccomp-profile) for a
-    container with these capabilities, as config.json's linux.seccomp."""
-    with open(os.path.join(os.path.dirname(__file__), "seccomp_default.json")) as f:
-        profile = json.load(f)
-    arches = []
-    for m in profile["archMap"]:
+def seccomp_profile(caps: list, profile: dict | None = None) -> dict:
+    """The default seccomp profile (docker's semantics; see scripts/gen-seccomp-profile), or another
+    in docker's format, for a container with these capabilities, as config.json's linux.seccomp."""
+    if profile is None:
+        with open(os.path.join(os.path.dirname(__file__), "seccomp_default.json")) as f:
+            profile = json.load(f)
+    arches = list(profile.get("architectures") or [])
+    for m in profile.get("archMap") or []:
         arches += [m["architecture"], *m["subArchitectures"]]
     have = set(caps)
     syscalls = []
-    for rule in profile["syscalls"]:
+    for rule in profile.get("syscalls") or []:
         needs = set(rule.get("includes", {}).get("caps", []))
         unless = set(rule.get("excludes", {}).get("caps", []))
         if (needs and not needs & have) or unless & have:
             continue
         syscalls.append({k: v for k, v in rule.items() if k not in ("includes", "excludes")})
-    return {"defaultAction": profile["defaultAction"], "defaultErrnoRet": profile["defaultErrnoRet"],
-            "architectures": arches, "syscalls": syscalls}
+    out = {"defaultAction": profile.get("defaultAction", "SCMP_ACT_ERRNO"), "architectures": arches,
+           "syscalls": syscalls}
+    if profile.get("defaultErrnoRet") is not None:
+        out["defaultErrnoRet"] = profile["defaultErrnoRet"]
+    return out

@@ -17,11 +17,12 @@ ACTIVE = ("creating", "created", "running", "paused")
 
 
 def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, console_socket: str | None = None,
-           preserve_fds: int = 0, no_pivot: bool = False, console=None, spec=None) -> Container:
+           preserve_fds: int = 0, no_pivot: bool = False, console=None, spec=None, stdio=None) -> Container:
     """Set up the container and leave its init blocked on exec.fifo; return without waiting for it.
 
     console: an already connected socket to send the pty master to (`run` in the foreground keeps
     the terminal itself); otherwise --console-socket names the caller's listening socket.
+    stdio: (stdin, stdout, stderr) fds for the container instead of ours (the engine's pipes).
     """
     # imported here, not at the top: start, kill and delete (engines call each once per
     # container) need none of the setup machinery, and each import is paid on every call
@@ -69,6 +70,9 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         if child == 0:
             trace.note("setup child: joins and unshares namespaces, then forks the init")
             sync.close()
+            if stdio:
+                for target, fd in enumerate(stdio):
+                    os.dup2(fd, target)  # inheritable: the container's 0, 1 and 2
             init.setup_child(spec, bundle, theirs, c.fifo, console, preserve_fds, no_pivot, cgroup)
         theirs.close()
         if console is not None:

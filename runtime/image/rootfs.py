@@ -16,9 +16,10 @@ from runtime.linux import libc
 PAGE = 4096
 
 
-def mount(store: Store, desc: dict, container_dir: str) -> str:
-    """Mount the image desc with container_dir's upper layer; returns the merged directory."""
-    links = store.lower_links(desc)
+def mount(store: Store, desc: dict, container_dir: str, extra_lower: str | None = None) -> str:
+    """Mount the image desc with container_dir's upper layer (and extra_lower, an absolute path,
+    between them: the engine's init layer); returns the merged directory."""
+    links = store.lower_links(desc) + ([extra_lower] if extra_lower else [])
     upper, work, merged = (os.path.join(container_dir, d) for d in ("upper", "work", "merged"))
     for d in (upper, work, merged):
         os.makedirs(d, mode=0o755, exist_ok=True)

@@ -1,0 +1,259 @@
+"""Connecting a terminal to containers: the foreground run (this process watches its container),
+exec into a running one, and attach to one the monitor watches.
+
+A foreground `hull run` is a child subreaper: the container's init becomes its child, its output
+comes through pipes (or a pty with -t) that are copied to the terminal and to the json-file log,
+and its exit status is written to the container's state before hull exits with it.
+"""
+import os
+import select
+import _signal as signal
+
+from runtime.engine import logs, runner
+from runtime.errors import Conflict
+
+DETACH = b"\x10\x11"  # ctrl-p ctrl-q
+
+
+def run_in_foreground(c, interactive: bool, tty: bool) -> int:
+    """Start the (locked by us meanwhile) container and watch it to the end; its exit code."""
+    from runtime.linux import libc, proc
+    libc.set_child_subreaper()
+    devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    ours = theirs = None
+    pipes = []
+    with c:
+        runner.reconcile(c)
+        if c.init_alive():
+            raise Conflict(f"container {c.id[:12]} is already running")
+        c.state["StoppedByUser"] = False
+        if tty:
+            import socket
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            stdio = (devnull, devnull, devnull)
+        else:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            pipes = [(out_r, 1, "stdout"), (err_r, 2, "stderr")]
+            stdio = (0 if interactive else devnull, out_w, err_w)
+        try:
+            pid = runner.launch(c, stdio, theirs)
+        except BaseException:
+            for fd, _, _ in pipes:
+                os.close(fd)
+            if ours is not None:
+                ours.close()
+            raise
+        finally:
+            os.close(devnull)
+            if not tty:
+                os.close(out_w)
+                os.close(err_w)
+            if theirs is not None:
+                theirs.close()
+    writer = logs.Writer(c.path(f"{c.id}-json.log"), *logs.parse_options(
+        c.config["HostConfig"].get("LogConfig", {}).get("Config") or {}))
+    forwarded = _forward_signals(pid) if not tty else {}
+    try:
+        if tty:
+            from runtime.linux import tty as tty_mod
+            master = tty_mod.recv_fd(ours)
+            ours.close()
+            _relay_pty(master, interactive, writer)
+            os.close(master)
+        else:
+            _relay_pipes(pipes, writer)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        writer.close()
+        for s, old in forwarded.items():
+            signal.signal(s, old)
+    code = proc.exit_code(status)
+    with c:
+        runner.finish(c, code)
+    return code
+
+
+def _forward_signals(pid: int) -> dict:
+    """docker run's --sig-proxy: what hull gets, the container's init gets."""
+    def forward(sig, _frame):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    return {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                                                   signal.SIGUSR1, signal.SIGUSR2)}
+
+
+def _relay_pipes(pipes: list, writer) -> None:
+    """Copy the container's stdout and stderr to ours and to its log until both end."""
+    open_ = {fd: (out, name) for fd, out, name in pipes}
+    while open_:
+        try:
+            ready, _, _ = select.select(list(open_), [], [])
+        except InterruptedError:
+            continue
+        for fd in ready:
+            data = os.read(fd, 65536)
+            out, name = open_[fd]
+            if not data:
+                writer.flush(name)
+                os.close(fd)
+                del open_[fd]
+                continue
+            writer.write(name, data)
+            _write_all(out, data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        try:
+            data = data[os.write(fd, data):]
+        except BrokenPipeError:
+            return  # our reader left; the container's output still goes to its log
+        except InterruptedError:
+            continue
+
+
+def _relay_pty(master: int, interactive: bool, writer) -> None:
+    """The terminal in raw mode on the container's pty: keys in, output out (and to the log),
+    window size kept in step (SIGWINCH), until the container's side is closed."""
+    from runtime.linux import tty as tty_mod
+    raw = _RawTerminal()
+    size = tty_mod.get_winsize(0) if os.isatty(0) else None
+    if size:
+        tty_mod.set_winsize(master, *size)
+    old = signal.signal(signal.SIGWINCH, lambda *_: _copy_winsize(master))
+    readers = [master] + ([0] if interactive else [])
+    try:
+        while True:
+            try:
+                ready, _, _ = select.select(readers, [], [])
+            except InterruptedError:
+                continue
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: every process of the container closed the terminal
+                    data = b""
+                if not data:
+                    writer.flush("stdout")
+                    return
+                writer.write("stdout", data)
+                _write_all(1, data)
+            if 0 in ready:
+                data = os.read(0, 65536)
+                if data:
+                    _write_all(master, data)
+                else:
+                    readers.remove(0)
+    finally:
+        signal.signal(signal.SIGWINCH, old)
+        raw.restore()
+
+
+def _copy_winsize(master: int) -> None:
+    from runtime.linux import tty as tty_mod
+    size = tty_mod.get_winsize(0)
+    if size:
+        tty_mod.set_winsize(master, *size)
+
+
+class _RawTerminal:
+    """Our terminal (if stdin is one) in raw mode until restore()."""
+
+    def __init__(self):
+        self.saved = None
+        if os.isatty(0):
+            import termios
+            import tty
+            self.saved = termios.tcgetattr(0)
+            tty.setraw(0)
+
+    def restore(self) -> None:
+        if self.saved is not None:
+            import termios
+            termios.tcsetattr(0, termios.TCSADRAIN, self.saved)
+
+
+def exec_in(c, command: list, interactive: bool, tty: bool, detach: bool, env: list, workdir: str | None,
+            user: str | None, privileged: bool) -> int:
+    """docker exec: the process of the container's config with this command (and -e/-w/-u), in its
+    namespaces and cgroup (the core's execute). Returns its exit code (0 with -d)."""
+    from runtime import fastjson as json
+    from runtime.container import execute
+    from runtime.engine import bundle
+    from runtime.linux import caps
+    with open(c.path("bundle", "config.json"), "rb") as f:
+        process = json.load(f)["process"]
+    process = {**process, "args": list(command), "terminal": tty,
+               "env": bundle.merge_env(process.get("env") or [], env), "cwd": workdir or process.get("cwd") or "/"}
+    if user:
+        process["user"] = bundle.resolve_user(c.path("merged"), user)
+    if privileged:
+        every = caps.NAMES[:caps.last_cap() + 1]
+        process["capabilities"] = {k: list(every) for k in ("bounding", "effective", "permitted")}
+    if not interactive:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)  # no stdin unless -i, as docker
+        os.close(null)
+    return execute.execute(runner.core_store(c.root), c.id, process, detach=detach)
+
+
+def attach(c, stdin: bool, detach_keys: str) -> int:
+    """`hull attach`: the monitor streams the container's output here (and our stdin there) until it
+    exits (its code) or the detach keys are typed (0)."""
+    from runtime.engine import monitor
+    keys = _detach_bytes(detach_keys)
+    sock = monitor.connect(c.root)
+    from runtime import fastjson as json
+    sock.sendall(json.dumps({"op": "attach", "id": c.id, "stdin": stdin}).encode() + b"\n")
+    reply = monitor.read_reply(sock)
+    if "error" in reply:
+        raise Conflict(reply["error"])
+    tty = reply.get("tty")
+    raw = _RawTerminal() if tty and stdin else None
+    if tty and os.isatty(0):
+        from runtime.linux import tty as tty_mod
+        size = tty_mod.get_winsize(0)
+        if size:
+            monitor.send_frame(sock, monitor.RESIZE, f"{size[0]} {size[1]}".encode())
+    readers = [sock] + ([0] if stdin else [])
+    typed = b""
+    try:
+        while True:
+            ready, _, _ = select.select(readers, [], [])
+            if sock in ready:
+                frame = monitor.read_frame(sock)
+                if frame is None:
+                    return 0
+                stream, data = frame
+                if stream == monitor.EXIT:
+                    return json.loads(data)["code"]
+                _write_all(2 if stream == monitor.STDERR else 1, data)
+            if 0 in ready:
+                data = os.read(0, 4096)
+                if not data:
+                    readers.remove(0)
+                    continue
+                typed = (typed + data)[-len(keys):]
+                if keys and typed == keys:
+                    os.write(2, b"\r\nread escape sequence\r\n")
+                    return 0
+                monitor.send_frame(sock, monitor.STDIN, data)
+    finally:
+        if raw:
+            raw.restore()
+        sock.close()
+
+
+def _detach_bytes(spec: str) -> bytes:
+    """docker's --detach-keys: "ctrl-p,ctrl-q" -> b"\\x10\\x11" (ctrl-X is X & 0x1f)."""
+    out = b""
+    for key in spec.split(","):
+        key = key.strip()
+        if key.startswith("ctrl-") and len(key) == 6:
+            out += bytes([ord(key[5].lower()) & 0x1f])
+        elif len(key) == 1:
+            out += key.encode()
+    return out

@@ -1,0 +1,268 @@
+"""Containers as records on disk; nothing here runs a process (runner.py does).
+
+    ROOT/containers/ID/config.json  what the container is: image, Config, HostConfig, name (fixed
+                                    after create, but for rename)
+    ROOT/containers/ID/state.json   what happened: Running, Pid (+ start time), ExitCode, OOMKilled,
+                                    StartedAt/FinishedAt, RestartCount, who watches it (Monitor)
+    ROOT/containers/ID/lock         flock'ed by every command that changes the container
+    ROOT/names/NAME -> ID           the name index: a symlink, so two `--name x` can never both win
+
+There is no daemon, so no process's memory is the truth: every command re-reads the files, and the
+status a user sees is derived (moby's way) from a few stored facts and from whether the init
+process still is the one that was started (its start time, against PID reuse).
+"""
+import fcntl
+import os
+import secrets
+import shutil
+import time
+
+from runtime import fastjson as json
+from runtime.container.state import now_rfc3339, write_atomic
+from runtime.engine import names
+from runtime.errors import Conflict, InvalidArgument, NotFound
+from runtime.linux import proc
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def fresh_state() -> dict:
+    return {"Running": False, "Paused": False, "Restarting": False, "OOMKilled": False, "Dead": False,
+            "Pid": 0, "PidStart": None, "ExitCode": 0, "Error": "", "StartedAt": ZERO_TIME,
+            "FinishedAt": ZERO_TIME, "RestartCount": 0, "Monitor": None, "StoppedByUser": False}
+
+
+class Container:
+    """One container's directory: its config, its state, its lock."""
+
+    def __init__(self, root: str, cid: str):
+        self.id, self.root = cid, root
+        self.dir = os.path.join(root, "containers", cid)
+        self.config: dict = {}
+        self.state: dict = {}
+        self._lock = None
+
+    def path(self, *parts) -> str:
+        return os.path.join(self.dir, *parts)
+
+    @property
+    def name(self) -> str:
+        return self.config.get("Name", "")
+
+    # -- files ----------------------------------------------------------------------------------------
+    def load(self) -> "Container":
+        try:
+            with open(self.path("config.json"), "rb") as f:
+                self.config = json.load(f)
+            with open(self.path("state.json"), "rb") as f:
+                self.state = json.load(f)
+        except FileNotFoundError:
+            raise NotFound(f"No such container: {self.id[:12]}") from None
+        except ValueError as e:
+            raise Conflict(f"container {self.id[:12]}: damaged record ({e}); remove it with hull rm -f") from None
+        return self
+
+    def save_state(self) -> None:
+        write_atomic(self.path("state.json"), json.dumps(self.state))
+
+    def save_config(self) -> None:
+        write_atomic(self.path("config.json"), json.dumps(self.config))
+
+    def lock(self) -> "Container":
+        """Hold the container's lock (released by unlock or exit); reloads what it protects."""
+        fd = os.open(self.path("lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._lock = fd
+        if not os.path.exists(self.path("config.json")):  # removed while we waited
+            self.unlock()
+            raise NotFound(f"No such container: {self.id[:12]}")
+        return self.load()
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def __enter__(self):
+        return self.lock()
+
+    def __exit__(self, *exc):
+        self.unlock()
+
+    # -- status ----------------------------------------------------------------------------------------
+    def init_alive(self) -> bool:
+        s = self.state
+        return bool(s.get("Running")) and proc.is_alive(s.get("Pid", 0), s.get("PidStart"))
+
+    def owner_alive(self) -> bool:
+        """Is the process that waits for the init (the monitor, or a foreground `hull run`) alive?"""
+        m = self.state.get("Monitor") or {}
+        return bool(m) and proc.is_alive(m.get("pid", 0), m.get("start"))
+
+    def lost(self) -> bool:
+        """Recorded as running, but its init is gone and so is what was to record its exit."""
+        return bool(self.state.get("Running")) and not self.init_alive() and not self.owner_alive()
+
+    def status(self) -> str:
+        """created | running | paused | restarting | removing | exited | dead (docker's words)."""
+        s = self.state
+        if s.get("Removing"):
+            return "removing"
+        if s.get("Dead"):
+            return "dead"
+        if s.get("Running"):
+            if self.init_alive() or self.owner_alive():  # the owner records an exit it has seen
+                return "paused" if s.get("Paused") else "running"
+            return "exited"
+        if s.get("Restarting"):
+            return "restarting"
+        if s.get("StartedAt", ZERO_TIME) == ZERO_TIME:
+            return "created"
+        return "exited"
+
+    def public_state(self) -> dict:
+        """docker's State object."""
+        s, status = self.state, self.status()
+        lost = self.lost()
+        return {"Status": status, "Running": status in ("running", "paused"), "Paused": status == "paused",
+                "Restarting": status == "restarting", "OOMKilled": bool(s.get("OOMKilled")),
+                "Dead": status == "dead", "Pid": s.get("Pid", 0) if status in ("running", "paused") else 0,
+                "ExitCode": -1 if lost else s.get("ExitCode", 0),
+                "Error": LOST if lost else s.get("Error", ""),
+                "StartedAt": s.get("StartedAt", ZERO_TIME), "FinishedAt": s.get("FinishedAt", ZERO_TIME)}
+
+
+LOST = "hull lost this container's exit status: the process watching it ended first (its code is unknown)"
+
+
+class Containers:
+    """The containers of one hull root."""
+
+    def __init__(self, root: str):
+        self.root = root
+        self.dir = os.path.join(root, "containers")
+        self.names = os.path.join(root, "names")
+
+    def create(self, config: dict, name: str | None) -> Container:
+        """A new container record (status created), its name reserved atomically."""
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        os.makedirs(self.names, mode=0o700, exist_ok=True)
+        cid = secrets.token_hex(32)
+        while cid[:12].isdigit():  # docker's rule: a short ID is never all digits (it would read as a number)
+            cid = secrets.token_hex(32)
+        c = Container(self.root, cid)
+        os.mkdir(c.dir, 0o700)
+        try:
+            c.config = {**config, "Id": cid, "Created": now_rfc3339(),
+                        "Name": self._reserve(name, cid)}
+            c.state = fresh_state()
+            c.save_config()
+            c.save_state()
+        except BaseException:
+            shutil.rmtree(c.dir, ignore_errors=True)
+            raise
+        return c
+
+    def _reserve(self, name: str | None, cid: str) -> str:
+        if name is not None:
+            name = names.validate(name)
+            try:
+                os.symlink(cid, os.path.join(self.names, name))
+            except FileExistsError:
+                owner = os.readlink(os.path.join(self.names, name))
+                raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
+                               f'"{owner}". You have to remove (or rename) that container to be able to reuse '
+                               "that name.") from None
+            return name
+        for attempt in range(20):
+            candidate = names.generate(attempt)
+            try:
+                os.symlink(cid, os.path.join(self.names, candidate))
+                return candidate
+            except FileExistsError:
+                continue
+        raise Conflict("could not find a free container name")
+
+    def rename(self, c: Container, new: str) -> None:
+        new = names.validate(new)
+        try:
+            os.symlink(c.id, os.path.join(self.names, new))
+        except FileExistsError:
+            raise Conflict(f'Error when allocating new name: Conflict. The container name "/{new}" is already in '
+                           "use") from None
+        old = c.name
+        c.config["Name"] = new
+        c.save_config()
+        self._release(old, c.id)
+
+    def _release(self, name: str, cid: str) -> None:
+        link = os.path.join(self.names, name)
+        try:
+            if os.readlink(link) == cid:
+                os.unlink(link)
+        except OSError:
+            pass
+
+    def ids(self) -> list:
+        try:
+            return [d for d in os.listdir(self.dir) if len(d) == 64]
+        except FileNotFoundError:
+            return []
+
+    def resolve(self, ref: str) -> str:
+        """A full ID, a name, or an unambiguous ID prefix -> the ID (docker's lookup order)."""
+        if not ref:
+            raise InvalidArgument("a container name or ID is required")
+        if len(ref) == 64 and os.path.isdir(os.path.join(self.dir, ref)):
+            return ref
+        try:
+            target = os.readlink(os.path.join(self.names, ref.lstrip("/")))
+            if os.path.isdir(os.path.join(self.dir, target)):
+                return target
+        except OSError:
+            pass
+        if all(c in "0123456789abcdef" for c in ref):
+            matches = [i for i in self.ids() if i.startswith(ref)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise Conflict(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def get(self, ref: str) -> Container:
+        return Container(self.root, self.resolve(ref)).load()
+
+    def all(self) -> list:
+        """Every container, newest first; records removed meanwhile are skipped."""
+        out = []
+        for cid in self.ids():
+            try:
+                out.append(Container(self.root, cid).load())
+            except (NotFound, Conflict):
+                continue
+        out.sort(key=lambda c: c.config.get("Created", ""), reverse=True)
+        return out
+
+    def remove(self, c: Container) -> None:
+        """Drop the record (the caller holds its lock and has released what it used)."""
+        self._release(c.name, c.id)
+        os.unlink(c.path("config.json"))  # from here lookups fail, whatever rmtree still does
+        shutil.rmtree(c.dir, ignore_errors=True)
+
+
+def image_users(root: str) -> dict:
+    """{image ID: [container IDs]}: what `rmi` and `image prune` must not take away."""
+    users = {}
+    for c in Containers(root).all():
+        users.setdefault(c.config.get("ImageID", ""), []).append(c.id)
+    return users
+
+
+def wait_until(check, timeout: float | None, interval: float = 0.02) -> bool:
+    """Poll check() until true or timeout (None: forever); True if it became true."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not check():
+        if deadline is not None and time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True

@@ -1,0 +1,162 @@
+"""Container logs in docker's json-file format: one JSON object a line,
+
+    {"log": "hello\\n", "stream": "stdout", "time": "2026-12-01T08:40:29.123456789Z"}
+
+stdout and stderr kept apart; a chunk without a newline (a prompt, or 16 KiB of one long line) is
+written as it came, as docker does. Rotation as --log-opt max-size=10m,max-file=3 asks: ID-json.log
+is renamed .1 (.1 to .2 ...) when it would pass max-size, and the oldest beyond max-file goes.
+"""
+import os
+import time
+
+from runtime import fastjson as json
+from runtime.container.state import now_rfc3339
+from runtime.errors import InvalidArgument
+
+PARTIAL = 16 * 1024  # docker's json-file splits longer lines
+
+
+def parse_options(opts: dict) -> tuple:
+    """(max bytes or None, max files) from --log-opt max-size=10m,max-file=3."""
+    from runtime.cgroups.resources import parse_bytes
+    unknown = set(opts) - {"max-size", "max-file"}
+    if unknown:
+        raise InvalidArgument(f"unknown log opt '{sorted(unknown)[0]}' for json-file log driver")
+    size = parse_bytes(opts["max-size"], "log-opt max-size") if opts.get("max-size") else None
+    try:
+        files = int(opts.get("max-file", "1"))
+    except ValueError:
+        raise InvalidArgument(f"invalid value for max-file: {opts['max-file']!r}") from None
+    if files < 1:
+        raise InvalidArgument("max-file cannot be less than 1")
+    return size, files
+
+
+class Writer:
+    """Appends a container's output to its log, a line per record."""
+
+    def __init__(self, path: str, max_size: int | None = None, max_files: int = 1):
+        self.path, self.max_size, self.max_files = path, max_size, max_files
+        self.f = open(path, "ab", buffering=0)
+        self.pending = {"stdout": b"", "stderr": b""}
+
+    def write(self, stream: str, data: bytes) -> None:
+        """Bytes from one stream: complete lines are written now, the rest when more comes (or at close)."""
+        buf = self.pending[stream] + data
+        lines = buf.split(b"\n")
+        self.pending[stream] = lines.pop()
+        for line in lines:
+            self._record(stream, line + b"\n")
+        while len(self.pending[stream]) >= PARTIAL:
+            chunk, self.pending[stream] = self.pending[stream][:PARTIAL], self.pending[stream][PARTIAL:]
+            self._record(stream, chunk)
+
+    def flush(self, stream: str | None = None) -> None:
+        """A partial line is written as it is (a prompt waiting for input, or the end)."""
+        for s in [stream] if stream else list(self.pending):
+            if self.pending[s]:
+                self._record(s, self.pending[s])
+                self.pending[s] = b""
+
+    def _record(self, stream: str, data: bytes) -> None:
+        line = (json.dumps({"log": data.decode("utf-8", errors="replace"), "stream": stream,
+                            "time": now_rfc3339()}) + "\n").encode()
+        if self.max_size and self.f.tell() + len(line) > self.max_size and self.f.tell() > 0:
+            self._rotate()
+        self.f.write(line)
+
+    def _rotate(self) -> None:
+        self.f.close()
+        if self.max_files <= 1:
+            os.truncate(self.path, 0)  # docker keeps nothing old with max-file=1
+        else:
+            for i in range(self.max_files - 1, 0, -1):
+                older = f"{self.path}.{i}"
+                if os.path.exists(older):
+                    if i + 1 >= self.max_files:
+                        os.unlink(older)
+                    else:
+                        os.rename(older, f"{self.path}.{i + 1}")
+            os.rename(self.path, f"{self.path}.1")
+        self.f = open(self.path, "ab", buffering=0)
+
+    def close(self) -> None:
+        self.flush()
+        self.f.close()
+
+
+def _files(path: str) -> list:
+    """The log and its rotated copies, oldest first."""
+    old = []
+    i = 1
+    while os.path.exists(f"{path}.{i}"):
+        old.append(f"{path}.{i}")
+        i += 1
+    return list(reversed(old)) + ([path] if os.path.exists(path) else [])
+
+
+def records(path: str) -> list:
+    out = []
+    for p in _files(path):
+        with open(p, "rb") as f:
+            out += [r for r in (_parse(line) for line in f) if r]
+    return out
+
+
+def _parse(line: bytes):
+    try:
+        r = json.loads(line)
+        return r if isinstance(r, dict) and "log" in r else None
+    except ValueError:
+        return None  # a line cut short by a crash
+
+
+def show(path: str, out, err, tail: int | None = None, timestamps: bool = False, since: float | None = None,
+         until: float | None = None, follow=None) -> None:
+    """Write the log's records to out (stdout) and err (stderr); with follow(), keep reading new
+    records while it returns True."""
+    from runtime.cli.display import parse_time
+
+    def emit(r) -> None:
+        t = parse_time(r.get("time", "")) or 0
+        if (since is not None and t < since) or (until is not None and t > until):
+            return
+        text = (r["time"] + " " if timestamps else "") + r["log"]
+        (err if r.get("stream") == "stderr" else out).write(text)
+    recs = records(path)
+    if tail is not None:
+        recs = recs[-tail:] if tail > 0 else []
+    for r in recs:
+        emit(r)
+    out.flush()
+    err.flush()
+    if follow is None:
+        return
+    f = open(path, "rb") if os.path.exists(path) else None
+    if f:
+        f.seek(0, os.SEEK_END)
+    rest, last = b"", False
+    while True:
+        if f is None and os.path.exists(path):
+            f = open(path, "rb")
+        chunk = f.read() if f else b""
+        if chunk:
+            rest += chunk
+            *lines, rest = rest.split(b"\n")
+            for line in lines:
+                r = _parse(line)
+                if r:
+                    emit(r)
+            out.flush()
+            err.flush()
+            continue
+        if f and os.path.exists(path) and os.stat(path).st_ino != os.fstat(f.fileno()).st_ino:
+            f.close()
+            f = open(path, "rb")  # rotated: go on in the new file
+            continue
+        if last:
+            return
+        if not follow():
+            last = True  # one more read: what was written before it ended
+            continue
+        time.sleep(0.05)

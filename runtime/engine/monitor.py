@@ -1,0 +1,514 @@
+"""The shared monitor: one long-lived process per hull root, for every detached container.
+
+It is the child subreaper of every container it starts (through runner.launch), so their inits
+are its children: it reads their stdout/stderr pipes (or pty) into the json-file logs, reaps them,
+writes the exit code to disk (runner.finish), applies --rm and restart policies (docker's back-off:
+100 ms doubling to a minute, reset after 10 s of running), and streams output to `hull attach`.
+One process for all containers (conmon's job, without a process each): per container it holds a
+few file descriptors and a small record. It starts on demand (connect()), runs in a cgroup of its
+own, and exits when it watches nothing.
+
+    ROOT/run/monitor.sock   requests: one JSON line, one JSON reply ({"op": "start", "id": ID})
+                            or, for attach, framed streams after the reply (see Frames)
+    ROOT/run/monitor.lock   held by the one monitor of this root
+"""
+import fcntl
+import os
+import selectors
+import socket
+import struct
+import sys
+import time
+
+from runtime import fastjson as json
+
+IDLE_EXIT = float(os.environ.get("HULL_MONITOR_IDLE") or 2)  # seconds with nothing to watch before it goes
+STDIN, STDOUT, STDERR, EXIT, RESIZE = 0, 1, 2, 3, 4
+
+
+def paths(root: str) -> tuple:
+    run = os.path.join(root, "run")
+    return os.path.join(run, "monitor.sock"), os.path.join(run, "monitor.lock")
+
+
+# -- the client side ---------------------------------------------------------------------------------
+
+def connect(root: str, timeout: float = 15) -> socket.socket:
+    """A connection to the root's monitor, starting one if none answers."""
+    sock_path, _ = paths(root)
+    deadline, spawned = time.monotonic() + timeout, None
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            s.connect(sock_path)
+            return s
+        except (FileNotFoundError, ConnectionRefusedError):
+            s.close()
+        if time.monotonic() > deadline:
+            raise OSError(110, f"the hull monitor for {root} did not start (see {root}/run/monitor.log)")
+        if spawned is None or spawned.poll() is not None:
+            spawned = _spawn(root)  # again if the last one gave way to an exiting monitor
+        time.sleep(0.01)
+
+
+def _spawn(root: str):
+    import subprocess
+    os.makedirs(os.path.join(root, "run"), mode=0o700, exist_ok=True)
+    code = f"import sys; sys.path[:0] = {sys.path!r}; from runtime.engine.monitor import keeper; keeper({root!r})"
+    with open(os.path.join(root, "run", "monitor.log"), "ab") as log:
+        return subprocess.Popen([sys.executable, "-I", "-S", "-c", code], stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=log, start_new_session=True, close_fds=True)
+
+
+def request(root: str, **msg) -> dict:
+    with connect(root) as s:
+        s.sendall(json.dumps(msg).encode() + b"\n")
+        return read_reply(s)
+
+
+def read_reply(s: socket.socket) -> dict:
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = s.recv(1)  # byte by byte: a stream of frames may follow the line
+        if not chunk:
+            raise OSError(104, "the hull monitor closed the connection")
+        buf += chunk
+    return json.loads(buf)
+
+
+def send_frame(s: socket.socket, stream: int, data: bytes) -> None:
+    s.sendall(struct.pack(">BI", stream, len(data)) + data)
+
+
+def read_frame(s: socket.socket):
+    """(stream, data), or None at the end."""
+    head = _exactly(s, 5)
+    if head is None:
+        return None
+    stream, n = struct.unpack(">BI", head)
+    data = _exactly(s, n) if n else b""
+    return (stream, data) if data is not None else None
+
+
+def _exactly(s: socket.socket, n: int):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+# -- the monitor side -------------------------------------------------------------------------------
+
+def keeper(root: str) -> None:
+    """The process the CLI starts: it makes the monitor's cgroup, runs the monitor in it as its
+    child, and removes the cgroup when the monitor is gone (a process cannot rmdir its own cgroup)."""
+    from runtime import cgroups
+    from runtime.cgroups.base import PARENT
+    os.umask(0o077)
+    cgroup = cgroups.new(f"{PARENT}/@monitor{cgroups.root_tag(os.path.join(root, 'run', 'oci'))}")
+    try:
+        cgroup.create()
+    except Exception as e:  # noqa: BLE001 - the monitor works without one
+        sys.stderr.write(f"hull monitor: no cgroup of its own: {e}\n")
+        cgroup = None
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if cgroup is not None:
+                cgroup.enter()
+            Monitor(root).run()
+        except BaseException as e:  # noqa: BLE001
+            sys.stderr.write(f"hull monitor: {type(e).__name__}: {e}\n")
+            sys.stderr.flush()
+            os._exit(1)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    if cgroup is not None:
+        try:
+            cgroup.destroy()
+        except Exception as e:  # noqa: BLE001
+            sys.stderr.write(f"hull monitor: cgroup left: {e}\n")
+
+
+class Watch:
+    """One running container as the monitor holds it."""
+
+    def __init__(self, cid, pid, fds, stdin_fd, tty, writer, started):
+        self.cid, self.pid, self.fds, self.stdin_fd, self.tty = cid, pid, fds, stdin_fd, tty
+        self.writer, self.started, self.clients = writer, started, []
+        self.status = None  # waitpid status once reaped
+
+
+class Monitor:
+    def __init__(self, root: str):
+        self.root = root
+        self.sock_path, self.lock_path = paths(root)
+        self.sel = selectors.DefaultSelector()
+        self.watches = {}    # init pid -> Watch
+        self.restarts = {}   # container ID -> (when, delay)
+        self.delays = {}     # container ID -> the next back-off delay
+        self.idle_since = time.monotonic()
+
+    def run(self) -> None:
+        from runtime.linux import libc
+        lock = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # another monitor serves this root
+        libc.set_child_subreaper()
+        import resource
+        import signal
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a few fds per container
+        for s in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(s, signal.SIG_IGN)
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.sel.register(r, selectors.EVENT_READ, ("signal", None))
+        self._listen()
+        while True:
+            timeout = self._next_timer()
+            for key, _ in self.sel.select(timeout):
+                kind, data = key.data
+                try:
+                    getattr(self, "_on_" + kind)(key.fileobj, data)
+                except Exception as e:  # noqa: BLE001 - one container's trouble must not end the others
+                    sys.stderr.write(f"hull monitor: {kind}: {type(e).__name__}: {e}\n")
+                    sys.stderr.flush()
+            self._reap()
+            self._due_restarts()
+            if self._idle() and not self._stay():
+                return
+
+    # -- sockets --------------------------------------------------------------------------------------
+    def _listen(self) -> None:
+        try:
+            os.unlink(self.sock_path)
+        except FileNotFoundError:
+            pass
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        self.listener.bind(self.sock_path)
+        os.chmod(self.sock_path, 0o600)
+        self.listener.listen(128)
+        self.sel.register(self.listener, selectors.EVENT_READ, ("accept", None))
+
+    def _on_accept(self, listener, _) -> None:
+        conn, _ = listener.accept()
+        conn.setblocking(True)
+        conn.settimeout(10)
+        self.sel.register(conn, selectors.EVENT_READ, ("request", b""))
+
+    def _on_request(self, conn, buf) -> None:
+        try:
+            chunk = conn.recv(65536)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._drop(conn)
+            return
+        buf += chunk
+        if b"\n" not in buf:
+            self.sel.modify(conn, selectors.EVENT_READ, ("request", buf))
+            return
+        line = buf.split(b"\n", 1)[0]
+        self.sel.unregister(conn)
+        try:
+            msg = json.loads(line)
+            op = msg.get("op")
+            if op == "start":
+                reply = self.start(msg["id"])
+            elif op == "attach":
+                self.attach(conn, msg["id"], bool(msg.get("stdin")))
+                return
+            elif op == "ping":
+                reply = {"ok": True, "pid": os.getpid(), "watching": len(self.watches)}
+            else:
+                reply = {"error": f"unknown request {op!r}"}
+        except Exception as e:  # noqa: BLE001 - every failure goes back to the client
+            from runtime.errors import HullError
+            reply = {"error": e.msg if isinstance(e, HullError) else f"{type(e).__name__}: {e}",
+                     "kind": type(e).__name__}
+        try:
+            conn.sendall(json.dumps(reply).encode() + b"\n")
+        except OSError:
+            pass
+        conn.close()
+
+    def _drop(self, conn) -> None:
+        try:
+            self.sel.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        for w in self.watches.values():
+            if conn in w.clients:
+                w.clients.remove(conn)
+        conn.close()
+
+    # -- starting containers ----------------------------------------------------------------------------
+    def start(self, cid: str) -> dict:
+        from runtime.engine import logs, runner
+        from runtime.engine.containers import Container
+        c = Container(self.root, cid)
+        with c:
+            runner.reconcile(c)
+            if c.init_alive():
+                return {"ok": True, "pid": c.state["Pid"], "already": True}
+            cfg, hc = c.config["Config"], c.config["HostConfig"]
+            tty, stdin = bool(cfg.get("Tty")), bool(cfg.get("OpenStdin"))
+            ours, theirs, close_after = [], [], []
+            if stdin and not tty:
+                in_r, in_w = os.pipe2(os.O_CLOEXEC)
+                close_after.append(in_r)
+            else:
+                in_r, in_w = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None
+                close_after.append(in_r)
+            console = theirs_sock = None
+            if tty:
+                ours_sock, theirs_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                console = theirs_sock
+                stdio = (in_r, in_r, in_r)
+            else:
+                out_r, out_w = os.pipe2(os.O_CLOEXEC)
+                err_r, err_w = os.pipe2(os.O_CLOEXEC)
+                ours, close_after = [(out_r, "stdout"), (err_r, "stderr")], close_after + [out_w, err_w]
+                stdio = (in_r, out_w, err_w)
+            try:
+                pid = runner.launch(c, stdio, console)
+            except BaseException:
+                for fd in close_after + [fd for fd, _ in ours] + ([in_w] if in_w else []):
+                    os.close(fd)
+                if tty:
+                    ours_sock.close()
+                    theirs_sock.close()
+                raise
+            finally:
+                for fd in close_after:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            if tty:
+                from runtime.linux import tty as tty_mod
+                theirs_sock.close()
+                master = tty_mod.recv_fd(ours_sock)
+                ours_sock.close()
+                ours, in_w = [(master, "stdout")], master
+            size, files = logs.parse_options(hc.get("LogConfig", {}).get("Config") or {})
+            writer = logs.Writer(c.path(f"{cid}-json.log"), size, files)
+            w = Watch(cid, pid, ours, in_w, tty, writer, time.monotonic())
+            for fd, stream in ours:
+                os.set_blocking(fd, False)
+                self.sel.register(fd, selectors.EVENT_READ, ("output", (w, stream)))
+            self.watches[pid] = w
+            self.restarts.pop(cid, None)
+        return {"ok": True, "pid": pid}
+
+    def attach(self, conn, cid: str, stdin: bool) -> None:
+        w = next((w for w in self.watches.values() if w.cid == cid), None)
+        if w is None:
+            conn.sendall(json.dumps({"error": f"container {cid[:12]} is not running"}).encode() + b"\n")
+            conn.close()
+            return
+        conn.sendall(json.dumps({"ok": True, "tty": w.tty}).encode() + b"\n")
+        w.clients.append(conn)
+        self.sel.register(conn, selectors.EVENT_READ, ("client", (w, stdin)))
+
+    def _on_client(self, conn, data) -> None:
+        """A frame from an attached client: stdin for the container, or a terminal resize."""
+        w, stdin = data
+        try:
+            frame = read_frame(conn)
+        except OSError:
+            frame = None
+        if frame is None:
+            self._drop(conn)
+            return
+        stream, payload = frame
+        if stream == STDIN and stdin and w.stdin_fd is not None:
+            if payload:
+                try:
+                    os.write(w.stdin_fd, payload)
+                except OSError:
+                    pass
+        elif stream == RESIZE and w.tty:
+            from runtime.linux import tty as tty_mod
+            rows, cols = (int(x) for x in payload.split())
+            tty_mod.set_winsize(w.fds[0][0], rows, cols)
+
+    # -- output and exits --------------------------------------------------------------------------------
+    def _on_output(self, fd, data) -> None:
+        w, stream = data
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: the pty's other side is closed
+            chunk = b""
+        if not chunk:
+            self.sel.unregister(fd)
+            w.fds = [(f, s) for f, s in w.fds if f != fd]
+            if w.stdin_fd != fd:
+                os.close(fd)
+            w.writer.flush(stream)
+            self._maybe_finished(w)
+            return
+        w.writer.write(stream, chunk)
+        for conn in list(w.clients):
+            try:
+                send_frame(conn, STDERR if stream == "stderr" else STDOUT, chunk)
+            except OSError:
+                self._drop(conn)
+
+    def _on_signal(self, fd, _) -> None:
+        try:
+            os.read(fd, 4096)
+        except BlockingIOError:
+            pass
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            w = self.watches.get(pid)
+            if w is not None:
+                w.status = status
+                self._maybe_finished(w)
+
+    def _maybe_finished(self, w: Watch) -> None:
+        """The init was reaped and its output read to the end (a pty may stay open a little longer:
+        once reaped, what is left is read now)."""
+        if w.status is None:
+            return
+        for fd, stream in list(w.fds):
+            self._drain(w, fd, stream)
+        self._finish(w)
+
+    def _drain(self, w: Watch, fd: int, stream: str) -> None:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except (BlockingIOError, OSError):
+                chunk = b""
+            if not chunk:
+                break
+            w.writer.write(stream, chunk)
+            for conn in list(w.clients):
+                try:
+                    send_frame(conn, STDERR if stream == "stderr" else STDOUT, chunk)
+                except OSError:
+                    self._drop(conn)
+        self.sel.unregister(fd)
+        w.fds = [(f, s) for f, s in w.fds if f != fd]
+        os.close(fd)
+        if w.stdin_fd == fd:
+            w.stdin_fd = None
+
+    def _finish(self, w: Watch) -> None:
+        from runtime.engine import runner
+        from runtime.engine.containers import Container
+        from runtime.errors import NotFound
+        from runtime.linux import proc
+        del self.watches[w.pid]
+        w.writer.close()
+        if w.stdin_fd is not None:
+            os.close(w.stdin_fd)
+        code = proc.exit_code(w.status)
+        for conn in w.clients:
+            try:
+                send_frame(conn, EXIT, json.dumps({"code": code}).encode())
+            except OSError:
+                pass
+            self._drop(conn)
+        try:
+            with Container(self.root, w.cid) as c:
+                removed = runner.finish(c, code)
+                if not removed and self._wants_restart(c, code):
+                    ran = time.monotonic() - w.started
+                    delay = 0.1 if ran >= 10 else self.delays.get(w.cid, 0.1)
+                    self.delays[w.cid] = min(delay * 2, 60)
+                    c.state["Restarting"] = True
+                    c.save_state()
+                    self.restarts[w.cid] = time.monotonic() + delay
+        except NotFound:
+            pass  # removed meanwhile (rm -f)
+
+    @staticmethod
+    def _wants_restart(c, code: int) -> bool:
+        policy = c.config["HostConfig"].get("RestartPolicy") or {}
+        name = policy.get("Name") or "no"
+        if c.state.get("StoppedByUser") or c.state.get("Removing") or name == "no":
+            return False
+        if name == "on-failure":
+            limit = policy.get("MaximumRetryCount") or 0
+            return code != 0 and (limit == 0 or c.state.get("RestartCount", 0) < limit)
+        return name in ("always", "unless-stopped")
+
+    def _due_restarts(self) -> None:
+        from runtime.engine.containers import Container
+        from runtime.errors import NotFound
+        now = time.monotonic()
+        for cid, when in list(self.restarts.items()):
+            if when > now:
+                continue
+            del self.restarts[cid]
+            try:
+                with Container(self.root, cid) as c:
+                    again = c.state.get("Restarting") and not c.state.get("StoppedByUser")
+                    c.state["Restarting"] = False
+                    if again:
+                        c.state["RestartCount"] = c.state.get("RestartCount", 0) + 1
+                    c.save_state()
+                if again:
+                    self.start(cid)
+            except NotFound:
+                continue
+            except Exception as e:  # noqa: BLE001
+                sys.stderr.write(f"hull monitor: restart of {cid[:12]}: {e}\n")
+
+    # -- timers and the idle exit ---------------------------------------------------------------------
+    def _next_timer(self) -> float:
+        waits = [when - time.monotonic() for when in self.restarts.values()]
+        if not self.watches and not self.restarts:
+            waits.append(IDLE_EXIT)
+        return max(0.0, min(waits)) if waits else None
+
+    def _idle(self) -> bool:
+        busy = self.watches or self.restarts or any(
+            key.data[0] in ("request", "client") for key in self.sel.get_map().values())
+        if busy:
+            self.idle_since = time.monotonic()
+            return False
+        return time.monotonic() - self.idle_since >= IDLE_EXIT
+
+    def _stay(self) -> bool:
+        """Going: no new client can find us once the socket is gone; serve any that connected just
+        before (then stay, socket back in place: we still hold the lock, so no other monitor runs)."""
+        os.unlink(self.sock_path)
+        self.listener.setblocking(False)
+        pending = []
+        while True:
+            try:
+                pending.append(self.listener.accept()[0])
+            except BlockingIOError:
+                break
+        if not pending:
+            self.listener.close()
+            return False
+        self.sel.unregister(self.listener)
+        self.listener.close()
+        self._listen()
+        for conn in pending:
+            conn.setblocking(True)
+            conn.settimeout(10)
+            self.sel.register(conn, selectors.EVENT_READ, ("request", b""))
+        self.idle_since = time.monotonic()
+        return True

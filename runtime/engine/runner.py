@@ -1,0 +1,258 @@
+"""A container's life over the OCI core, in-process (no hull-oci subprocess on the hot path):
+
+    prepare()   mount its root filesystem (the image's layers + its init layer + its own writable
+                layer, runtime/image/rootfs.py), write its /etc/hostname, hosts, resolv.conf, and
+                its OCI config.json (bundle.py)
+    launch()    the core's create + start with the given stdio; the caller (the shared monitor,
+                or a foreground `hull run`) is the init's subreaper and records the exit
+    finish()    record the exit (code, time, OOM), delete the core container, unmount the rootfs,
+                then --rm or nothing; the writable layer stays for diff/commit/start
+    stop/kill/remove, and reconcile() for a container whose watcher died before it did
+
+The core's state lives in ROOT/run/oci (its cgroups: /hull/@HASH-ID, one per root), so two hulls
+with different roots share nothing.
+"""
+import os
+import _signal as signal
+
+from runtime import fastjson as json
+from runtime.container.state import now_rfc3339
+from runtime.engine import bundle
+from runtime.engine.containers import Container, Containers, wait_until
+from runtime.errors import Conflict, ExecFailed, HullError, NotFound
+from runtime.linux import proc
+
+
+def core_store(root: str):
+    from runtime.container.state import Store
+    return Store(os.path.join(root, "run", "oci"))
+
+
+def image_store(root: str):
+    from runtime.image.store import Store
+    return Store(os.path.join(root, "images"))
+
+
+# -- prepare -------------------------------------------------------------------------------------------
+
+def prepare(c: Container) -> str:
+    """Mount the rootfs and write the bundle; returns the bundle directory."""
+    from runtime import cgroups
+    from runtime.image import rootfs
+    cfg, hc = c.config["Config"], c.config["HostConfig"]
+    with image_store(c.root) as st:
+        _, desc = st.lookup(c.config["ImageID"])
+        bundle.init_layer(c.path("init"), bool(hc.get("Init")))
+        merged = rootfs.mount(st, desc, c.dir, extra_lower=c.path("init"))
+    try:
+        files = _etc_files(c)
+        spec = bundle.oci_config(cfg, hc, {}, merged, files, cgroups.detect() == 2)
+        os.makedirs(c.path("bundle"), exist_ok=True)
+        with open(c.path("bundle", "config.json"), "w") as f:
+            json.dump(spec, f)
+    except BaseException:
+        rootfs.unmount(c.dir)
+        raise
+    return c.path("bundle")
+
+
+def _etc_files(c: Container) -> dict:
+    """The container's own /etc/hostname, /etc/hosts, /etc/resolv.conf (bind-mounted files)."""
+    cfg, hc = c.config["Config"], c.config["HostConfig"]
+    host_net = hc.get("NetworkMode") == "host"
+    hostname = cfg.get("Hostname") or c.id[:12]
+    contents = {
+        "hostname": hostname + "\n",
+        "hosts": _host_file("/etc/hosts") if host_net else bundle.hosts_file(hostname, hc.get("ExtraHosts") or []),
+        "resolv.conf": _host_file("/etc/resolv.conf") if host_net else
+        bundle.resolv_conf(hc.get("Dns") or [], hc.get("DnsSearch") or [], hc.get("DnsOptions") or []),
+    }
+    files = {}
+    for name, text in contents.items():
+        path = c.path(name)
+        if not os.path.exists(path):  # a file of the container's: what it wrote there stays
+            with open(path, "w") as f:
+                f.write(text)
+        files[f"/etc/{name}"] = path
+    return files
+
+
+def _host_file(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+# -- launch, finish -------------------------------------------------------------------------------------
+
+def launch(c: Container, stdio, console=None) -> int:
+    """Create and start the container (the caller holds its lock and is a child subreaper, so the
+    init becomes its child); records it as running, watched by this process. Returns the init PID."""
+    from runtime.container import lifecycle
+    path = prepare(c)
+    store = core_store(c.root)
+    try:
+        lifecycle.delete(store, c.id, force=True)  # what a crash may have left in the core
+        core = lifecycle.create(store, c.id, path, console=console, stdio=stdio)
+        lifecycle.start(store, c.id)
+    except BaseException:
+        _release(c)
+        raise
+    me = os.getpid()
+    c.state.update(Running=True, Paused=False, Restarting=False, Pid=core.pid, PidStart=core.record["init_start"],
+                   StartedAt=now_rfc3339(), FinishedAt=c.state.get("FinishedAt"), ExitCode=0, Error="",
+                   OOMKilled=False, Monitor={"pid": me, "start": proc.start_time(me)})
+    c.save_state()
+    return core.pid
+
+
+def finish(c: Container, code: int, error: str = "") -> bool:
+    """Record an exit (the caller holds the lock); returns True if --rm removed the container."""
+    c.state.update(Running=False, Paused=False, Pid=0, PidStart=None, ExitCode=code, Error=error,
+                   FinishedAt=now_rfc3339(), OOMKilled=_oom_killed(c))
+    _release(c)
+    c.save_state()
+    if c.config["HostConfig"].get("AutoRemove"):
+        remove_files(c)
+        return True
+    return False
+
+
+def _oom_killed(c: Container) -> bool:
+    try:
+        core = core_store(c.root).get(c.id)
+    except HullError:
+        return False
+    return core.oom_killed()
+
+
+def _release(c: Container) -> None:
+    """What a run holds on the host: the core container (cgroup, state) and the rootfs mount."""
+    from runtime.container import lifecycle
+    from runtime.image import rootfs
+    try:
+        lifecycle.delete(core_store(c.root), c.id, force=True)
+    finally:
+        rootfs.unmount(c.dir)
+
+
+def reconcile(c: Container) -> None:
+    """A container recorded as running whose init and watcher are both gone (kill -9 of the
+    monitor or of a foreground `hull run`): say so, and release what it held."""
+    if c.lost():
+        finish(c, -1, "hull lost this container's exit status: the process watching it ended first")
+
+
+def exit_code_of_start_error(e: HullError) -> int:
+    """docker's codes when the command cannot run: 127 not found, 126 cannot be invoked."""
+    msg = e.msg
+    if isinstance(e, ExecFailed):
+        if "not found" in msg or "no such file" in msg:
+            return 127
+        if "permission denied" in msg or "is a directory" in msg:
+            return 126
+    return 125
+
+
+# -- stop, kill, pause, remove ------------------------------------------------------------------------
+
+def stop_signal(c: Container) -> int:
+    from runtime.container.lifecycle import parse_signal
+    return parse_signal(c.config["Config"].get("StopSignal") or "SIGTERM")
+
+
+def signal_container(c: Container, sig: int) -> None:
+    from runtime.container import lifecycle
+    if not c.init_alive():
+        raise Conflict(f"Container {c.id[:12]} is not running")
+    lifecycle.kill(core_store(c.root), c.id, sig)
+
+
+def wait_stopped(c: Container, timeout: float | None) -> bool:
+    """Wait until the container's exit was recorded (by its watcher), or its init is gone and
+    nobody watches it any more; True if it stopped in time."""
+    def stopped():
+        c.load()
+        return not c.state.get("Running") or c.lost() or (not c.init_alive() and not c.owner_alive())
+    return wait_until(stopped, timeout)
+
+
+def stop(containers: Containers, c: Container, timeout: float | None) -> None:
+    """docker stop: the stop signal, then SIGKILL after the timeout (the container's StopTimeout
+    or 10 s); a container that is not running is fine."""
+    with c:
+        c.state["StoppedByUser"] = True  # no restart policy brings it back (docker's rule)
+        c.save_state()
+        running = c.init_alive()
+        if running:
+            if c.state.get("Paused"):
+                unpause(c)
+            signal_container(c, stop_signal(c))
+    if timeout is None:
+        timeout = c.config["Config"].get("StopTimeout") or 10
+    if running and not wait_stopped(c, timeout):
+        with c:
+            if c.init_alive():
+                signal_container(c, signal.SIGKILL)
+        wait_stopped(c, 30)
+    with c:
+        reconcile(c)
+
+
+def pause(c: Container) -> None:
+    from runtime.container import control
+    if not c.init_alive():
+        raise Conflict(f"Container {c.id[:12]} is not running")
+    if c.state.get("Paused"):
+        raise Conflict(f"Container {c.id[:12]} is already paused")
+    control.pause(core_store(c.root), c.id)
+    c.state["Paused"] = True
+    c.save_state()
+
+
+def unpause(c: Container) -> None:
+    from runtime.container import control
+    if not c.state.get("Paused") or not c.init_alive():
+        raise Conflict(f"Container {c.id[:12]} is not paused")
+    control.resume(core_store(c.root), c.id)
+    c.state["Paused"] = False
+    c.save_state()
+
+
+def remove(containers: Containers, ref: str, force: bool, volumes: bool = False) -> str:
+    """docker rm [-f]; returns the name the user gave (as docker prints it)."""
+    c = Container(containers.root, containers.resolve(ref))
+    with c:
+        status = c.status()
+        if status in ("running", "paused", "restarting") and not force:
+            raise Conflict(f"You cannot remove a {status} container {c.id}. Stop the container before "
+                           "attempting removal or force remove")
+        c.state["Removing"] = True
+        c.save_state()
+        if c.init_alive():
+            if c.state.get("Paused"):
+                unpause(c)
+            signal_container(c, signal.SIGKILL)
+    if c.owner_alive():
+        wait_stopped(c, 10)  # let its watcher record the exit; the core delete kills anything left anyway
+    try:
+        with c:
+            _release(c)
+            containers.remove(c)
+    except NotFound:
+        pass  # --rm: its watcher removed it already
+    return ref
+
+
+def remove_files(c: Container) -> None:
+    Containers(c.root).remove(c)
+
+
+def core_pids(c: Container) -> list:
+    from runtime.container import control
+    try:
+        return control.pids(core_store(c.root), c.id)
+    except NotFound:
+        return []
