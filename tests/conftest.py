@@ -171,3 +171,56 @@ def oci(tmp_path):
     problems += [f"cgroup left behind: {d}" for d in sorted(cgroup_dirs() - cgroups_before)]
     shutil.rmtree(root, ignore_errors=True)
     assert not problems, "; ".join(problems)
+
+
+def processes_mentioning(text: str) -> list:
+    """PIDs (not zombies) whose command line contains text: a hull root's monitor, its containers' hull run."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if text.encode() in f.read():
+                        found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory, busybox_base):
+    """The busybox tree as a root filesystem tar, for `hull import`."""
+    path = tmp_path_factory.mktemp("busybox-tar") / "busybox.tar"
+    subprocess.run(["tar", "-C", busybox_base[0], "--numeric-owner", "-cf", str(path), "."], check=True)
+    return path
+
+
+@pytest.fixture
+def engine(tmp_path, busybox_tar):
+    """hull with a private root holding busybox:latest (CMD sh). Afterwards every container is
+    removed (`rm -f`, as a user would), and the test fails if hull left a container, a mount, a
+    cgroup, or a process of that root (its monitor included) behind."""
+    from helpers import Hull
+    root = tmp_path / "root"
+    hull = Hull(root, env={"HULL_MONITOR_IDLE": "0.2"})
+    hull("import", "-c", 'CMD ["sh"]', busybox_tar, "busybox")
+    mounts_before, cgroups_before = _mounts(), cgroup_dirs()
+    yield hull
+    problems = []
+    left = hull("ps", "-aq", "--no-trunc", check=False).stdout.split()
+    if left:
+        hull("rm", "-f", *left, check=False)
+    problems += [f"container left behind: {cid}" for cid in hull("ps", "-aq", check=False).stdout.split()]
+    deadline = time.time() + 15
+    while (processes_mentioning(str(root)) or cgroup_dirs() - cgroups_before) and time.time() < deadline:
+        reap()
+        time.sleep(0.05)
+    problems += [f"process left behind: {pid}" for pid in processes_mentioning(str(root))]
+    problems += [f"mount left behind: {m}" for m in _mounts() - mounts_before if str(root) in m]
+    problems += [f"cgroup left behind: {d}" for d in sorted(cgroup_dirs() - cgroups_before)]
+    for pid in processes_mentioning(str(root)):
+        os.kill(pid, 9)
+    reap()
+    for m in sorted((m for m in _mounts() - mounts_before if str(root) in m), key=len, reverse=True):
+        subprocess.run(["umount", "-l", m.split()[1]], capture_output=True)
+    assert not problems, "; ".join(problems)

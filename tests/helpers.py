@@ -88,16 +88,19 @@ def create_refused(oci, bundle, words: str) -> None:
 class Hull:
     """Runs `hull` with a private --root and --config; returns CompletedProcess (text)."""
 
-    def __init__(self, root, config=None, prefix=()):
+    def __init__(self, root, config=None, prefix=(), env=None):
         import pathlib
         self.root, self.store = str(root), pathlib.Path(root) / "images"
         self.config = str(config) if config else os.path.join(str(root), "config")
         self.prefix = list(prefix)  # e.g. nsenter into a test's network namespace
+        self.env = {**os.environ, **(env or {})}
+
+    def cmd(self, *args) -> list:
+        return self.prefix + hull_cmd() + [f"--root={self.root}", f"--config={self.config}"] + [str(a) for a in args]
 
     def __call__(self, *args, check=True, input=None, timeout=120):
         import subprocess
-        p = subprocess.run(self.prefix + hull_cmd() + [f"--root={self.root}", f"--config={self.config}"]
-                           + [str(a) for a in args], capture_output=True, text=True, input=input, timeout=timeout)
+        p = subprocess.run(self.cmd(*args), capture_output=True, text=True, input=input, timeout=timeout, env=self.env)
         if check:
             assert p.returncode == 0, p.stderr
         return p

@@ -94,6 +94,22 @@ def _bundle(arg: str, by_name: dict) -> list:
     return out
 
 
+def _asks_help(argv: list, verb: Verb) -> bool:
+    """--help (or -h, unless the verb has its own -h) among the verb's flags; for a verb with a
+    command after its positionals (run IMAGE CMD...), not among the command's own words."""
+    takes_value = {f"--{f.name}" for f in verb.flags if f.value} | {f"-{f.short}" for f in verb.flags if f.value}
+    own_h = any(f.short == "h" for f in verb.flags)
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--help" or (a == "-h" and not own_h):
+            return True
+        if a == "--" or (verb.rest and not a.startswith("-")):
+            return False
+        i += 2 if a in takes_value else 1
+    return False
+
+
 def parse(argv: list, global_flags: list, verbs: dict) -> Parsed:
     out = {}
     rest = _parse_flags(argv, global_flags, out, stop_at_positional=True)
@@ -102,7 +118,7 @@ def parse(argv: list, global_flags: list, verbs: dict) -> Parsed:
     verb = verbs.get(rest[0])
     if verb is None:
         raise InvalidArgument(f"unknown command {rest[0]!r} (see --help)")
-    if any(a in ("-h", "--help") for a in rest[1:]):
+    if _asks_help(rest[1:], verb):
         return Parsed(verb="help", topic=verb, **out)
     # for a verb with `rest` (exec ID CMD...), flags end at the first positional: the rest is the command
     positionals = _parse_flags(rest[1:], verb.flags, out, stop_at_positional=verb.rest)

@@ -315,8 +315,8 @@ def create_container(args):
     bundle.capabilities(args.cap_add or [], args.cap_drop or [], bool(args.privileged))
     bundle._seccomp(args.security_opt or [], bool(args.privileged), [])
     c = containers.create(config, args.name)
-    if not c.config["Config"]["Hostname"]:
-        c.config["Config"]["Hostname"] = c.id[:12]
+    if not c.config["Config"]["Hostname"]:  # docker: the short ID, or the host's name on its network
+        c.config["Config"]["Hostname"] = os.uname().nodename if network == "host" else c.id[:12]
         c.save_config()
     c.config["LogPath"] = c.path(f"{c.id}-json.log")
     c.save_config()

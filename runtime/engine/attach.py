@@ -10,7 +10,7 @@ import select
 import _signal as signal
 
 from runtime.engine import logs, runner
-from runtime.errors import Conflict
+from runtime.errors import Conflict, NotFound
 
 DETACH = b"\x10\x11"  # ctrl-p ctrl-q
 
@@ -69,8 +69,11 @@ def run_in_foreground(c, interactive: bool, tty: bool) -> int:
         for s, old in forwarded.items():
             signal.signal(s, old)
     code = proc.exit_code(status)
-    with c:
-        runner.finish(c, code)
+    try:
+        with c:
+            runner.finish(c, code)
+    except NotFound:
+        pass  # removed while it ran (rm -f): nothing to record
     return code
 
 
@@ -183,7 +186,6 @@ def exec_in(c, command: list, interactive: bool, tty: bool, detach: bool, env: l
     from runtime import fastjson as json
     from runtime.container import execute
     from runtime.engine import bundle
-    from runtime.linux import caps
     with open(c.path("bundle", "config.json"), "rb") as f:
         process = json.load(f)["process"]
     process = {**process, "args": list(command), "terminal": tty,
@@ -191,7 +193,7 @@ def exec_in(c, command: list, interactive: bool, tty: bool, detach: bool, env: l
     if user:
         process["user"] = bundle.resolve_user(c.path("merged"), user)
     if privileged:
-        every = caps.NAMES[:caps.last_cap() + 1]
+        every = bundle.available_caps()
         process["capabilities"] = {k: list(every) for k in ("bounding", "effective", "permitted")}
     if not interactive:
         null = os.open(os.devnull, os.O_RDONLY)

@@ -16,7 +16,7 @@ import os
 from runtime.container.defaults import ALLOWED_DEVICES, DOCKER_CAPS, seccomp_profile
 from runtime.errors import InvalidArgument
 from runtime.linux import caps as caps_mod
-from runtime.linux import mounts as mounts_mod
+from runtime.linux import mounts as mounts_mod  # secure_join: the image's files, never followed out
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MASKED = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
@@ -77,6 +77,8 @@ def resolve_user(rootfs: str, user: str) -> dict:
             gid = int(g[2])
     extra = sorted({int(g[2]) for g in groups if len(g) > 3 and username and username in g[3].split(",")
                     and g[2].isdigit() and int(g[2]) != gid})
+    if not extra and uid != 0:
+        extra = [gid]  # as docker and podman: a user outside /etc/group still has its own group
     return {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})}
 
 
@@ -89,8 +91,16 @@ def _table(rootfs: str, path: str) -> list:
         return []
 
 
+def available_caps() -> list:
+    """Every capability hull itself may hand on (its bounding set: on this host not CAP_SYS_RESOURCE),
+    what --privileged and --cap-add ALL mean (docker's: all the daemon has)."""
+    with open("/proc/self/status") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    return [name for i, name in enumerate(caps_mod.NAMES[:caps_mod.last_cap() + 1]) if mask >> i & 1]
+
+
 def capabilities(cap_add: list, cap_drop: list, privileged: bool) -> list:
-    every = caps_mod.NAMES[:caps_mod.last_cap() + 1]
+    every = available_caps()
     if privileged:
         return list(every)
     norm = [c.upper() if c.upper().startswith("CAP_") or c.upper() == "ALL" else "CAP_" + c.upper()

@@ -222,27 +222,22 @@ def unpause(c: Container) -> None:
 
 
 def remove(containers: Containers, ref: str, force: bool, volumes: bool = False) -> str:
-    """docker rm [-f]; returns the name the user gave (as docker prints it)."""
+    """docker rm [-f]; returns the name the user gave (as docker prints it). The lock is held to the
+    end, so of two rm's of one container the second finds nothing; a watcher that comes to record
+    the exit then finds nothing either, and lets it be."""
     c = Container(containers.root, containers.resolve(ref))
     with c:
         status = c.status()
         if status in ("running", "paused", "restarting") and not force:
             raise Conflict(f"You cannot remove a {status} container {c.id}. Stop the container before "
                            "attempting removal or force remove")
-        c.state["Removing"] = True
-        c.save_state()
         if c.init_alive():
             if c.state.get("Paused"):
                 unpause(c)
             signal_container(c, signal.SIGKILL)
-    if c.owner_alive():
-        wait_stopped(c, 10)  # let its watcher record the exit; the core delete kills anything left anyway
-    try:
-        with c:
-            _release(c)
-            containers.remove(c)
-    except NotFound:
-        pass  # --rm: its watcher removed it already
+            wait_until(lambda: not c.init_alive(), 10)
+        _release(c)
+        containers.remove(c)
     return ref
 
 

@@ -1,0 +1,346 @@
+"""hull's containers on the real kernel: limits in the host's cgroups, the shared monitor (logs,
+restarts, --rm, attach), terminals, concurrency, and faults (kill -9 of hull run, of the monitor,
+of a container's init). The `engine` fixture fails a test that leaves a container, mount, cgroup
+or process of its root behind. Side-by-side comparisons with podman are in test_containers_vs_podman.py."""
+import json
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import processes_mentioning
+from runtime import cgroups
+
+pytestmark = pytest.mark.root
+V2 = cgroups.detect() == 2
+MiB = 1024 * 1024
+
+
+def wait_for(check, what, timeout=20):
+    deadline = time.time() + timeout
+    while not check():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def inspect(engine, name, fmt):
+    return engine("inspect", "-f", fmt, name).stdout.strip()
+
+
+def host_cgroup_file(engine, name, v1_name, v2_name) -> str:
+    """A file of the container's cgroup as the host sees it."""
+    state = json.loads(open(os.path.join(engine.root, "run", "oci", inspect(engine, name, "{{.Id}}"),
+                                         "state.json")).read())
+    path = state["cgroup"]["path"]
+    f = f"/sys/fs/cgroup{path}/{v2_name}" if V2 else f"/sys/fs/cgroup/{v1_name.split('.')[0]}{path}/{v1_name}"
+    with open(f) as fh:
+        return fh.read().strip()
+
+
+class Terminal:
+    """A command on a pty of its own: what a user at a terminal sees and types."""
+
+    def __init__(self, argv, env=None):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.execvpe(argv[0], argv, env or os.environ)
+        self.out = b""
+
+    def read(self, until: bytes | None = None, timeout=10.0) -> bytes:
+        deadline = time.time() + timeout
+        while time.time() < deadline and not (until and until in self.out):
+            r, _, _ = select.select([self.fd], [], [], 0.1)
+            if r:
+                try:
+                    data = os.read(self.fd, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                self.out += data
+        return self.out
+
+    def type(self, text: bytes) -> None:
+        os.write(self.fd, text)
+
+    def wait(self) -> int:
+        self.read(timeout=2)
+        _, status = os.waitpid(self.pid, 0)
+        os.close(self.fd)
+        return os.waitstatus_to_exitcode(status)
+
+
+# -- limits, security, options ------------------------------------------------------------------------
+
+@pytest.mark.v2
+def test_limits_are_in_the_host_cgroup(engine):
+    engine("run", "-d", "--name", "lim", "-m", "64m", "--cpus", "0.5", "--pids-limit", "30", "--cpu-shares", "512",
+           "busybox", "sleep", "100")
+    assert int(host_cgroup_file(engine, "lim", "memory.limit_in_bytes", "memory.max")) == 64 * MiB
+    assert host_cgroup_file(engine, "lim", "pids.max", "pids.max") == "30"
+    if V2:
+        assert host_cgroup_file(engine, "lim", "", "cpu.max") == "50000 100000"
+    else:
+        assert host_cgroup_file(engine, "lim", "cpu.cfs_quota_us", "") == "50000"
+    assert inspect(engine, "lim", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}") == \
+        f"{64 * MiB} 500000000 30"
+    engine("update", "-m", "96m", "--pids-limit", "40", "lim")
+    assert int(host_cgroup_file(engine, "lim", "memory.limit_in_bytes", "memory.max")) == 96 * MiB
+    assert host_cgroup_file(engine, "lim", "pids.max", "pids.max") == "40"
+    stats = engine("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}} {{.MemUsage}}", "lim").stdout.split()
+    assert stats[0] == "lim" and stats[1] == "1" and stats[-1] == "96MiB"
+    engine("pause", "lim")
+    assert engine("ps", "--format", "{{.Status}}").stdout.strip().endswith("(Paused)")
+    assert inspect(engine, "lim", "{{.State.Status}} {{.State.Paused}}") == "paused true"
+    p = engine("exec", "lim", "true", check=False)
+    assert p.returncode == 125 and "paused" in p.stderr
+    engine("unpause", "lim")
+    assert inspect(engine, "lim", "{{.State.Status}}") == "running"
+
+
+@pytest.mark.v2
+def test_oom_killed(engine):
+    p = engine("run", "--name", "oom", "-m", "16m", "--memory-swap", "16m", "busybox", "sh", "-c",
+               "head -c 100m /dev/zero | tail", check=False)
+    assert p.returncode == 137, p.stderr
+    assert inspect(engine, "oom", "{{.State.OOMKilled}} {{.State.ExitCode}}") == "true 137"
+
+
+def test_security_options(engine, tmp_path):
+    eff = engine("run", "--rm", "--cap-add", "SYS_ADMIN", "--cap-drop", "NET_RAW", "busybox", "grep", "CapEff",
+                 "/proc/self/status").stdout.split()[1]
+    assert int(eff, 16) & (1 << 21) and not int(eff, 16) & (1 << 13)
+    assert engine("run", "--rm", "--security-opt", "no-new-privileges", "busybox", "grep", "NoNewPrivs",
+                  "/proc/self/status").stdout.split()[1] == "1"
+    assert engine("run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "grep", "Seccomp:",
+                  "/proc/self/status").stdout.split()[1] == "0"
+    p = engine("run", "--rm", "--cap-add", "BOGUS", "busybox", "true", check=False)
+    assert p.returncode == 125 and "unknown capability" in p.stderr
+    assert engine("run", "--rm", "--ulimit", "nofile=512:1024", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn").stdout \
+        == "512\n1024\n"
+    p = engine("run", "--rm", "--ulimit", "nofile=30000:30000", "busybox", "true", check=False)
+    assert p.returncode == 125 and "RLIMIT_NOFILE" in p.stderr  # above this host's hard limit: a clear error
+
+
+def test_init_reaps_and_is_pid_1(engine):
+    out = engine("run", "--rm", "--init", "busybox", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '").stdout
+    assert out.startswith("/sbin/hull-init -- sh -c")
+    assert "hull-init" not in engine("run", "-d", "--init", "--name", "ini", "busybox", "sleep", "100").stderr
+    assert inspect(engine, "ini", "{{.HostConfig.Init}}") == "true"
+    engine("stop", "-t", "1", "ini")  # tini forwards TERM: sleep dies at once, not after the timeout
+    assert inspect(engine, "ini", "{{.State.ExitCode}}") == "143"
+
+
+def test_etc_files_and_hostname(engine):
+    cid = engine("create", "busybox", "true").stdout.strip()
+    out = engine("run", "--rm", "-h", "given", "--add-host", "db.lab:10.1.2.3", "--dns", "10.9.9.9",
+                 "--dns-search", "lab.test", "busybox", "sh", "-c",
+                 "cat /etc/hostname; grep db.lab /etc/hosts; cat /etc/resolv.conf").stdout
+    assert out.splitlines()[:2] == ["given", "10.1.2.3\tdb.lab"]
+    assert "nameserver 10.9.9.9" in out and "search lab.test" in out
+    assert engine("run", "--rm", "busybox", "grep", "-c", "nameserver 127.", "/etc/resolv.conf",
+                  check=False).stdout.strip() == "0"  # loopback resolvers mean nothing in another netns
+    assert engine("run", "--rm", "--network", "host", "busybox", "hostname").stdout.strip() == os.uname().nodename
+    engine("rm", cid)
+
+
+def test_rm_removes_whatever_the_outcome(engine):
+    for args, code in ((["sh", "-c", "exit 4"], 4), (["nonexistent"], 127), (["true"], 0)):
+        assert engine("run", "--rm", "busybox", *args, check=False).returncode == code
+    assert engine("ps", "-aq").stdout == ""
+    engine("run", "-d", "--rm", "--name", "gone", "busybox", "true")
+    wait_for(lambda: engine("ps", "-aq").stdout == "", "--rm of a detached container")
+
+
+# -- the monitor: logs, restarts, attach ------------------------------------------------------------------
+
+def test_detached_logs_and_follow(engine):
+    engine("run", "-d", "--name", "lg", "busybox", "sh", "-c",
+           "for i in 1 2 3 4 5; do echo line$i; echo e$i >&2; sleep 0.1; done")
+    p = subprocess.run(engine.cmd("logs", "-f", "lg"), capture_output=True, text=True, timeout=30, env=engine.env)
+    assert p.stdout == "".join(f"line{i}\n" for i in range(1, 6)) and p.stderr == "".join(f"e{i}\n" for i in range(1, 6))
+    records = [json.loads(line) for line in open(inspect(engine, "lg", "{{.LogPath}}"))]
+    assert {r["stream"] for r in records} == {"stdout", "stderr"} and records[0]["log"] == "line1\n"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", records[0]["time"])
+    tail = engine("logs", "--tail", "2", "lg")  # the last two records, whichever stream: as docker counts
+    assert (tail.stdout, tail.stderr) == ("line5\n", "e5\n")
+    third = next(r for r in records if r["log"] == "line3\n")["time"]
+    assert engine("logs", "--since", third, "lg").stdout.splitlines() == ["line3", "line4", "line5"]
+    assert engine("logs", "--until", third, "lg").stdout.splitlines() == ["line1", "line2", "line3"]
+
+
+def test_log_rotation(engine):
+    engine("run", "-d", "--name", "rot", "--log-opt", "max-size=2k", "--log-opt", "max-file=2", "busybox", "sh", "-c",
+           "i=0; while [ $i -lt 300 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done")
+    wait_for(lambda: inspect(engine, "rot", "{{.State.Status}}") == "exited", "the writer")
+    path = inspect(engine, "rot", "{{.LogPath}}")
+    assert os.path.getsize(path) <= 2048 and os.path.exists(path + ".1") and not os.path.exists(path + ".2")
+    lines = engine("logs", "rot").stdout.splitlines()
+    assert lines[-1].startswith("line-299-") and 10 < len(lines) < 300  # the oldest were rotated away
+
+
+def test_restart_policies(engine):
+    engine("run", "-d", "--name", "onf", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo try; exit 3")
+    wait_for(lambda: inspect(engine, "onf", "{{.RestartCount}} {{.State.Status}}") == "2 exited", "two restarts")
+    assert engine("logs", "onf").stdout == "try\ntry\ntry\n"
+    engine("run", "-d", "--name", "alw", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2")
+    wait_for(lambda: int(inspect(engine, "alw", "{{.RestartCount}}")) >= 2, "restarts of always")
+    engine("stop", "-t", "1", "alw")
+    time.sleep(1)
+    count = inspect(engine, "alw", "{{.RestartCount}}")
+    assert inspect(engine, "alw", "{{.State.Status}}") == "exited"
+    time.sleep(0.5)
+    assert inspect(engine, "alw", "{{.RestartCount}}") == count  # a stopped container stays stopped
+
+
+def test_attach_and_detach_keys(engine):
+    engine("run", "-dit", "--name", "att", "busybox", "sh")
+    t = Terminal(engine.cmd("attach", "att"), engine.env)
+    time.sleep(1)  # attach shows nothing until there is output: give it time to connect, as a user would
+    t.type(b"echo attached-$((40+2))\r")
+    assert b"attached-42" in t.read(b"attached-42")
+    t.type(b"\x10\x11")  # ctrl-p ctrl-q
+    assert t.wait() == 0
+    assert inspect(engine, "att", "{{.State.Status}}") == "running"
+    t = Terminal(engine.cmd("attach", "att"), engine.env)
+    time.sleep(1)
+    t.type(b"exit 6\r")
+    assert t.wait() == 6
+    wait_for(lambda: inspect(engine, "att", "{{.State.Status}} {{.State.ExitCode}}") == "exited 6", "the exit")
+    assert "attached-42" in engine("logs", "att").stdout
+
+
+def test_run_it_on_a_terminal(engine):
+    t = Terminal(engine.cmd("run", "-it", "--rm", "busybox", "sh"), engine.env)
+    t.read(b"# ")
+    t.type(b"tty; stty size; exit 9\r")
+    out = t.read(b"exit 9")
+    assert t.wait() == 9
+    assert b"/dev/pts/0" in t.out, out
+
+
+def test_exec_options(engine):
+    engine("run", "-d", "--name", "ex", "-e", "BASE=1", "busybox", "sleep", "100")
+    out = engine("exec", "-e", "EXTRA=2", "-w", "/tmp", "-u", "1000", "ex", "sh", "-c",
+                 "echo $BASE $EXTRA; pwd; id -u").stdout
+    assert out == "1 2\n/tmp\n1000\n"
+    assert engine("exec", "-i", "ex", "cat", input="through stdin\n").stdout == "through stdin\n"
+    assert engine("exec", "ex", "cat", input="not given\n").stdout == ""  # no -i: no stdin, as docker
+    engine("exec", "-d", "ex", "sh", "-c", "echo bg > /tmp/bg")
+    wait_for(lambda: engine("exec", "ex", "cat", "/tmp/bg", check=False).stdout == "bg\n", "the detached exec")
+    t = Terminal(engine.cmd("exec", "-it", "ex", "sh"), engine.env)
+    t.read(b"# ")
+    t.type(b"tty; exit 3\r")
+    assert t.wait() == 3 and b"/dev/pts/" in t.out
+
+
+def test_ps_format_filters_and_top(engine):
+    engine("run", "-d", "--name", "web", "-l", "tier=front", "busybox", "sleep", "100")
+    engine("run", "--name", "done", "busybox", "true")
+    assert engine("ps", "--format", "{{.Names}}").stdout == "web\n"
+    assert engine("ps", "-a", "--format", "{{.Names}}").stdout == "done\nweb\n"  # newest first
+    assert engine("ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}").stdout == "done\n"
+    assert engine("ps", "--filter", "label=tier=front", "-q").stdout.strip() == inspect(engine, "web", "{{.Id}}")[:12]
+    assert engine("ps", "-a", "--filter", "ancestor=busybox", "-q").stdout.count("\n") == 2
+    assert engine("ps", "-l", "--format", "{{.Names}}").stdout == "done\n"
+    assert engine("ps", "--format", "{{.Labels}} {{.Command}}").stdout == 'tier=front "sleep 100"\n'
+    assert engine("ps", "--format", "json").stdout.startswith('{"Command":"\\"sleep 100\\""')
+    size = engine("ps", "-s", "--format", "{{.Size}}").stdout.strip()
+    assert re.fullmatch(r"\d+(\.\d+)?[kMG]?B \(virtual \d+(\.\d+)?[kMG]?B\)", size), size
+    top = engine("top", "web").stdout.splitlines()
+    assert top[0].split()[:2] == ["UID", "PID"] and "sleep 100" in top[1]
+    engine("rename", "web", "web2")
+    assert engine("ps", "--format", "{{.Names}}").stdout == "web2\n"
+    p = engine("rename", "web2", "done", check=False)
+    assert p.returncode == 125 and "already in use" in p.stderr
+
+
+def test_rmi_refuses_an_image_in_use(engine):
+    engine("create", "--name", "user", "busybox", "true")
+    p = engine("rmi", "busybox", check=False)
+    assert p.returncode == 125 and "container" in p.stderr and "is using its referenced image" in p.stderr
+    engine("rm", "user")
+    engine("rmi", "busybox")
+
+
+def test_run_pulls_what_is_missing(engine, tmp_path):
+    from registries import RegistryServer
+    (tmp_path / "reg").mkdir()
+    server = RegistryServer(tmp_path / "reg")
+    try:
+        name = f"{server.addr}/lab/box:1"
+        engine("tag", "busybox", name)
+        engine("push", "-q", name)
+        engine("rmi", name)
+        p = engine("run", "--rm", name, "echo", "pulled")
+        assert p.stdout == "pulled\n" and f"Unable to find image '{name}' locally" in p.stderr
+        assert "Pulling from lab/box" in p.stderr  # the progress goes to stderr: stdout is the container's
+        p = engine("run", "--rm", "--pull", "never", f"{server.addr}/lab/none:1", "true", check=False)
+        assert p.returncode == 125 and "No such image" in p.stderr
+    finally:
+        server.stop()
+
+
+# -- concurrency and faults -------------------------------------------------------------------------------
+
+def test_parallel_runs_and_removals(engine):
+    with ThreadPoolExecutor(10) as pool:
+        ids = list(pool.map(lambda i: engine("run", "-d", "busybox", "sleep", "100").stdout.strip(), range(50)))
+    assert len(set(ids)) == 50
+    names = engine("ps", "--format", "{{.Names}}").stdout.split()
+    assert len(names) == 50 and len(set(names)) == 50
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(lambda _: engine("rm", "-f", ids[0], check=False), range(20)))
+    assert sum(r.returncode == 0 for r in results) == 1
+    assert all("No such container" in r.stderr for r in results if r.returncode)
+    with ThreadPoolExecutor(2) as pool:  # two --name x at once: one wins
+        results = list(pool.map(lambda _: engine("create", "--name", "twin", "busybox", "true", check=False), range(2)))
+    assert sorted(r.returncode for r in results) == [0, 125]
+
+
+def test_kill_9_of_a_foreground_run(engine):
+    proc = subprocess.Popen(engine.cmd("run", "--name", "fg", "busybox", "sleep", "100"), env=engine.env)
+    wait_for(lambda: engine("ps", "--format", "{{.Names}}").stdout == "fg\n", "the container")
+    proc.kill()
+    proc.wait()
+    assert inspect(engine, "fg", "{{.State.Status}}") == "running"  # it still runs: the truth
+    pid = int(inspect(engine, "fg", "{{.State.Pid}}"))
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: inspect(engine, "fg", "{{.State.Status}}") == "exited", "the lost exit")
+    assert inspect(engine, "fg", "{{.State.ExitCode}}") == "-1" and "lost" in inspect(engine, "fg", "{{.State.Error}}")
+    assert "Exited (-1)" in engine("ps", "-a", "--format", "{{.Status}}").stdout
+    engine("rm", "-f", "fg")
+
+
+def test_kill_9_of_the_monitor_and_of_an_init(engine):
+    engine("run", "-d", "--name", "orphan", "busybox", "sleep", "100")
+    engine("run", "-d", "--name", "victim", "busybox", "sleep", "100")
+    os.kill(int(inspect(engine, "victim", "{{.State.Pid}}")), signal.SIGKILL)  # the init: the monitor records it
+    wait_for(lambda: inspect(engine, "victim", "{{.State.Status}} {{.State.ExitCode}}") == "exited 137", "137")
+    monitor = int(open(os.path.join(engine.root, "containers", inspect(engine, "orphan", "{{.Id}}"),
+                                    "state.json")).read().split('"Monitor": {"pid": ')[1].split(",")[0])
+    os.kill(monitor, signal.SIGKILL)
+    assert inspect(engine, "orphan", "{{.State.Status}}") == "running"
+    os.kill(int(inspect(engine, "orphan", "{{.State.Pid}}")), signal.SIGKILL)
+    wait_for(lambda: inspect(engine, "orphan", "{{.State.Status}}") == "exited", "the orphan's end")
+    assert inspect(engine, "orphan", "{{.State.ExitCode}}") == "-1"
+    engine("rm", "-f", "orphan", "victim")
+    # a new monitor serves the root
+    engine("run", "-d", "--name", "after", "busybox", "true")
+    wait_for(lambda: inspect(engine, "after", "{{.State.Status}}") == "exited", "the new monitor")
+
+
+def test_the_monitor_is_one_process_for_all_and_exits_when_idle(engine):
+    for i in range(5):
+        engine("run", "-d", "--name", f"m{i}", "busybox", "sleep", "100")
+    monitors = {open(os.path.join(engine.root, "containers", inspect(engine, f"m{i}", "{{.Id}}"), "state.json")).read()
+                .split('"Monitor": {"pid": ')[1].split(",")[0] for i in range(5)}
+    assert len(monitors) == 1
+    engine("rm", "-f", *[f"m{i}" for i in range(5)])
+    wait_for(lambda: not processes_mentioning(engine.root), "the monitor to go", timeout=15)
