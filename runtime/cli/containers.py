@@ -214,9 +214,6 @@ def _key_values(items: list, what: str) -> dict:
 
 def image_for_run(args, st) -> tuple:
     """(reference text, manifest descriptor) of the image to run, pulled if the policy says so."""
-    from runtime.image import transfer
-    from runtime.image.config import Config
-    from runtime.image.reference import parse as parse_ref
     if args.pull not in ("missing", "always", "never"):
         raise InvalidArgument(f'invalid pull option: "{args.pull}" (missing, always, never)')
     have = None
@@ -228,6 +225,10 @@ def image_for_run(args, st) -> tuple:
         return have
     if args.pull == "never" or (have is None and _looks_like_id(args.image)):
         raise NotFound(f"No such image: {args.image}")
+    # only now: the registry client imports http, ssl and email (~30 ms)
+    from runtime.image import transfer
+    from runtime.image.config import Config
+    from runtime.image.reference import parse as parse_ref
     ref = parse_ref(args.image)
     if have is None:
         sys.stderr.write(f"Unable to find image '{ref.familiar()}' locally\n")

@@ -1,6 +1,6 @@
 """Container names as docker makes them: adjective_surname (a shorter list than moby's namesgenerator,
 same idea), and the rules a user-given name must follow."""
-import random
+import os
 
 from runtime.errors import InvalidArgument
 
@@ -38,12 +38,16 @@ SURNAMES = (
     "wright", "wu", "yalow", "yonath")
 
 
+def _pick(seq):
+    return seq[int.from_bytes(os.urandom(4), "big") % len(seq)]  # (random costs ~3 ms to import)
+
+
 def generate(attempt: int = 0) -> str:
     """eager_turing; after a clash, eager_turing3 (as moby retries with a digit)."""
-    name = f"{random.choice(ADJECTIVES)}_{random.choice(SURNAMES)}"
+    name = f"{_pick(ADJECTIVES)}_{_pick(SURNAMES)}"
     if name == "boring_wozniak":  # moby's one exception: Steve Wozniak is not boring
         return generate(attempt)
-    return name + (str(random.randint(0, 9)) if attempt else "")
+    return name + (_pick("0123456789") if attempt else "")
 
 
 def validate(name: str) -> str:
