@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from helpers import hull_oci_cmd, reap
+from helpers import hull_oci_cmd, processes_mentioning, reap
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IS_ROOT = os.geteuid() == 0
@@ -171,20 +171,6 @@ def oci(tmp_path):
     problems += [f"cgroup left behind: {d}" for d in sorted(cgroup_dirs() - cgroups_before)]
     shutil.rmtree(root, ignore_errors=True)
     assert not problems, "; ".join(problems)
-
-
-def processes_mentioning(text: str) -> list:
-    """PIDs (not zombies) whose command line contains text: a hull root's monitor, its containers' hull run."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit() and int(pid) != os.getpid():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if text.encode() in f.read():
-                        found.append(int(pid))
-            except OSError:
-                pass
-    return found
 
 
 @pytest.fixture(scope="session")

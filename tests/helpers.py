@@ -16,6 +16,20 @@ def reap() -> None:
             return
 
 
+def processes_mentioning(text: str) -> list:
+    """PIDs (not zombies) whose command line contains text: a hull root's monitor, its containers' hull run."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if text.encode() in f.read():
+                        found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
 def _launcher(name: str, module: str) -> list:
     """The installed launcher (what engines and users run), else the module from this checkout."""
     path = shutil.which(name)

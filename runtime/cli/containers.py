@@ -52,6 +52,10 @@ RUN_FLAGS = [
     Flag("dns-search", value=True, many=True, help="a DNS search domain"),
     Flag("dns-option", value=True, many=True, help="a resolv.conf option"),
     Flag("add-host", value=True, many=True, help="HOST:IP in /etc/hosts"),
+    Flag("volume", "v", value=True, many=True, help="HOST:CTR[:ro], NAME:CTR[:ro] or CTR (a new anonymous volume)"),
+    Flag("mount", value=True, many=True, help="type=bind|volume|tmpfs,source=,target=,readonly,tmpfs-size="),
+    Flag("tmpfs", value=True, many=True, help="CTR[:size=64m,mode=1777]"),
+    Flag("volumes-from", value=True, many=True, help="CONTAINER[:ro|rw]: all its mounts"),
     Flag("platform", value=True, default="linux/amd64", help="for a pull"),
     Flag("quiet", "q", help="no pull progress"),
 ]
@@ -112,6 +116,17 @@ VERBS = [
     Verb("attach", "connect the terminal to a running container (ctrl-p ctrl-q detaches)", [
         Flag("no-stdin", help="do not send stdin"), Flag("detach-keys", value=True, default="ctrl-p,ctrl-q",
                                                          help="the keys that detach")], ["container"]),
+    Verb("diff", "a container's changes to its image's filesystem (A added, C changed, D deleted)", [],
+         ["container"]),
+    Verb("commit", "a new image from a container's changes", [
+        Flag("message", "m", value=True, help="commit message"), Flag("author", "a", value=True, help="author"),
+        Flag("change", "c", value=True, many=True, help="a Dockerfile line: CMD, ENTRYPOINT, ENV, LABEL, ..."),
+        Flag("pause", "p", value=True, default="true", help="pause it meanwhile (default true)")],
+         ["container"], ["repository"]),
+    Verb("cp", "copy files between a container and the host (CONTAINER:PATH, or - for a tar)", [],
+         ["source", "destination"]),
+    Verb("export", "a container's filesystem as a tar", [Flag("output", "o", value=True, help="a file, not stdout")],
+         ["container"]),
     Verb("update", "change the limits of containers", [
         Flag("memory", "m", value=True, help="memory limit"), Flag("memory-swap", value=True, help="memory + swap"),
         Flag("cpus", value=True, help="CPUs"), Flag("cpu-shares", "c", value=True, help="CPU weight"),
@@ -315,7 +330,20 @@ def create_container(args):
     # checked now, so a bad flag fails create rather than start: capabilities, seccomp profile
     bundle.capabilities(args.cap_add or [], args.cap_drop or [], bool(args.privileged))
     bundle._seccomp(args.security_opt or [], bool(args.privileged), [])
+    from runtime.engine import volumes
+    specs = [volumes.parse_volume_flag(v) for v in args.volume or []]
+    specs += [volumes.parse_mount_flag(m) for m in args.mount or []]
+    specs += [volumes.parse_tmpfs_flag(t) for t in args.tmpfs or []]
+    for ref in args.volumes_from or []:
+        containers.resolve(ref.split(":")[0])  # a clear error before anything is made
+    config["HostConfig"].update(Binds=args.volume, VolumesFrom=args.volumes_from,
+                                Tmpfs={t.partition(":")[0]: t.partition(":")[2] for t in args.tmpfs or []} or None)
     c = containers.create(config, args.name)
+    try:
+        c.config["Mounts"] = volumes.resolve(args.root, specs, image_cfg.get("Volumes"), args.volumes_from)
+    except BaseException:
+        containers.remove(c)
+        raise
     if not c.config["Config"]["Hostname"]:  # docker: the short ID, or the host's name on its network
         c.config["Config"]["Hostname"] = os.uname().nodename if network == "host" else c.id[:12]
         c.save_config()
@@ -548,7 +576,9 @@ def ps_row(c, now: float, no_trunc: bool, size: bool):
     row = Struct({
         "Command": json.compact(cmd), "CreatedAt": display.go_time(c.config["Created"]),
         "ID": c.id if no_trunc else c.id[:12], "Image": c.config["Config"]["Image"],
-        "Labels": ",".join(f"{k}={v}" for k, v in labels.items()), "LocalVolumes": "0", "Mounts": "",
+        "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
+        "LocalVolumes": str(sum(m["Type"] == "volume" for m in c.config.get("Mounts") or [])),
+        "Mounts": ",".join(m.get("Name") or m["Source"] for m in c.config.get("Mounts") or [] if m["Type"] != "tmpfs"),
         "Names": c.name, "Networks": c.config["HostConfig"].get("NetworkMode", ""), "Ports": "",
         "RunningFor": display.since(c.config["Created"], now), "Size": "", "State": c.status(),
         "Status": status_text(c, now)})
@@ -656,7 +686,7 @@ def inspect_container(c, size: bool = False) -> dict:
         "HostConfig": hc,
         "GraphDriver": {"Data": {"LowerDir": "", "MergedDir": c.path("merged"), "UpperDir": c.path("upper"),
                                  "WorkDir": c.path("work")}, "Name": "overlay"},
-        "Mounts": [],
+        "Mounts": c.config.get("Mounts") or [],
         "Config": cfg,
         "NetworkSettings": {"Bridge": "", "SandboxID": "", "HairpinMode": False, "Ports": {},
                             "SandboxKey": "", "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "",
@@ -861,7 +891,80 @@ def cmd_attach(args):
     return attach.attach(c, not args.no_stdin, args.detach_keys)
 
 
-HANDLERS = {"run": cmd_run, "create": cmd_create, "start": cmd_start, "stop": cmd_stop, "restart": cmd_restart,
+def cmd_diff(args):
+    from runtime.engine import changes, runner
+    c = _containers(args).get(args.container)
+    with runner.image_store(c.root) as st:
+        _, desc = st.lookup(c.config["ImageID"])
+        lower = list(reversed(st.layer_dirs(desc)))
+    init = [c.path("init")] if os.path.isdir(c.path("init")) else []
+    for kind, path in changes.diff(c.path("upper"), changes.Lower(init + lower)):
+        print(f"{kind} {path}")
+    return 0
+
+
+def cmd_commit(args):
+    from runtime.engine import commit
+    c = _containers(args).get(args.container)
+    with c:
+        image_id = commit.commit(c, args.repository, args.message or "", args.author or "", args.change or [],
+                                 str(args.pause).lower() not in ("false", "0"))
+    print(image_id)
+    return 0
+
+
+def _split_cp(text: str):
+    """CONTAINER:PATH -> (container, path); a host path -> (None, path). As docker: a colon before
+    any slash names a container (use ./a:b for a local file with a colon)."""
+    if text == "-" or text.startswith(("/", ".")):
+        return None, text
+    name, colon, path = text.partition(":")
+    if colon and "/" not in name:
+        return name, path or "/"
+    return None, text
+
+
+def cmd_cp(args):
+    from runtime.engine import copy
+    containers = _containers(args)
+    (src_c, src), (dst_c, dst) = _split_cp(args.source), _split_cp(args.destination)
+    if (src_c is None) == (dst_c is None):
+        raise InvalidArgument("copying between containers is not supported" if src_c else
+                              "must specify at least one container source (CONTAINER:PATH)")
+    c = containers.get(src_c or dst_c)
+    path = src if src_c else dst
+    if not path.startswith("/"):
+        path = "/" + path  # relative to the container's root, as docker takes it
+    with c:
+        if src_c:
+            copy.copy_out(c, path, dst, sys.stdout)
+        else:
+            copy.copy_in(c, src, path, sys.stdin)
+    return 0
+
+
+def cmd_export(args):
+    from runtime.engine import copy
+    c = _containers(args).get(args.container)
+    if not args.output and sys.stdout.isatty():
+        raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    with c:
+        if args.output:
+            fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            try:
+                copy.export(c, fd)
+            finally:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        else:
+            sys.stdout.flush()
+            copy.export(c, os.dup(1))
+    return 0
+
+
+HANDLERS = {"diff": cmd_diff, "commit": cmd_commit, "cp": cmd_cp, "export": cmd_export, "run": cmd_run, "create": cmd_create, "start": cmd_start, "stop": cmd_stop, "restart": cmd_restart,
             "kill": cmd_kill, "rm": cmd_rm, "ps": cmd_ps, "logs": cmd_logs, "exec": cmd_exec, "inspect": cmd_inspect,
             "wait": cmd_wait, "top": cmd_top, "stats": cmd_stats, "rename": cmd_rename, "pause": cmd_pause,
             "unpause": cmd_unpause, "attach": cmd_attach, "update": cmd_update}

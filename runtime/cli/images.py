@@ -372,24 +372,29 @@ def cmd_prune(args):
                 if args.all else "WARNING! This will remove all dangling images.")
     if not args.force and not confirm(question):
         return 0
+    removed, freed = prune_images(args, every=args.all)
+    if removed:
+        print("Deleted Images:\n" + "\n".join(removed) + "\n")
+    print(f"Total reclaimed space: {display.human_size(max(freed, 0))}")
+    return 0
+
+
+def prune_images(args, every: bool) -> tuple:
+    """Remove dangling images (every: all images) no container uses: (docker's lines, bytes freed)."""
     users = _users(args)
-    removed, before = [], None
+    removed = []
     with store(args) as st:
         before = _store_bytes(st.root)
         for ref, desc in st.entries():
             image_id = st.image_id(desc)
-            if image_id in users or (ref is not None and not args.all):
+            if image_id in users or (ref is not None and not every):
                 continue
             for r in st.remove(image_id):
                 removed.append(f"untagged: {r.familiar()}")
             if f"deleted: {image_id}" not in removed:
                 removed.append(f"deleted: {image_id}")
         st.prune()
-        freed = before - _store_bytes(st.root)
-    if removed:
-        print("Deleted Images:\n" + "\n".join(removed) + "\n")
-    print(f"Total reclaimed space: {display.human_size(max(freed, 0))}")
-    return 0
+        return removed, before - _store_bytes(st.root)
 
 
 def confirm(question: str) -> bool:

@@ -23,8 +23,9 @@ DESCRIPTION = "The docker-style engine: images, containers, registries."
 
 def _groups():
     """[(verb table, handlers)] of every verb module (imported only when hull runs a verb)."""
-    from runtime.cli import containers, images
-    return [(images.VERBS, images.HANDLERS), (containers.VERBS, containers.HANDLERS)]
+    from runtime.cli import containers, images, system, volumes
+    return [(images.VERBS, images.HANDLERS), (containers.VERBS, containers.HANDLERS),
+            (volumes.VERBS, volumes.HANDLERS), (system.VERBS, system.HANDLERS)]
 
 
 def _tables():
@@ -37,7 +38,9 @@ def _tables():
     verbs["image"] = Verb("image", "image commands: ls, inspect, rm, prune, history, import, load, save, tag, "
                                    "pull, push", [], ["command"], rest=True)
     verbs["container"] = Verb("container", "container commands: ls, run, create, start, stop, rm, inspect, logs, "
-                                           "exec ...", [], ["command"], rest=True)
+                                           "exec, prune ...", [], ["command"], rest=True)
+    verbs["volume"] = Verb("volume", "volume commands: create, ls, inspect, rm, prune", [], ["command"], rest=True)
+    verbs["system"] = Verb("system", "system commands: prune, df, info", [], ["command"], rest=True)
     return verbs, handlers
 
 
@@ -78,9 +81,12 @@ MANAGEMENT = {
     "image": {"ls": "images", "list": "images", "inspect": "image-inspect", "rm": "rmi", "remove": "rmi",
               "prune": "prune", "history": "history", "import": "import", "load": "load", "save": "save",
               "tag": "tag", "pull": "pull", "push": "push"},
-    "container": {"ls": "ps", "list": "ps", **{v: v for v in (
+    "container": {"ls": "ps", "list": "ps", "prune": "container-prune", **{v: v for v in (
         "run", "create", "start", "stop", "restart", "kill", "rm", "inspect", "logs", "exec", "wait", "top", "stats",
-        "rename", "pause", "unpause", "attach", "update")}},
+        "rename", "pause", "unpause", "attach", "update", "diff", "commit", "cp", "export")}},
+    "volume": {"create": "volume-create", "ls": "volume-ls", "list": "volume-ls", "inspect": "volume-inspect",
+               "rm": "volume-rm", "remove": "volume-rm", "prune": "volume-prune"},
+    "system": {"prune": "system-prune", "df": "system-df", "info": "info"},
 }
 
 

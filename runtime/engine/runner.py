@@ -40,13 +40,17 @@ def prepare(c: Container) -> str:
     from runtime import cgroups
     from runtime.image import rootfs
     cfg, hc = c.config["Config"], c.config["HostConfig"]
+    from runtime.engine import volumes
     with image_store(c.root) as st:
         _, desc = st.lookup(c.config["ImageID"])
         bundle.init_layer(c.path("init"), bool(hc.get("Init")))
         merged = rootfs.mount(st, desc, c.dir, extra_lower=c.path("init"))
     try:
         files = _etc_files(c)
+        points = c.config.get("Mounts") or []
+        volumes.copy_up(points, merged)
         spec = bundle.oci_config(cfg, hc, {}, merged, files, cgroups.detect() == 2)
+        spec["mounts"] += volumes.oci_mounts(points)
         os.makedirs(c.path("bundle"), exist_ok=True)
         with open(c.path("bundle", "config.json"), "w") as f:
             json.dump(spec, f)
@@ -115,7 +119,7 @@ def finish(c: Container, code: int, error: str = "") -> bool:
     _release(c)
     c.save_state()
     if c.config["HostConfig"].get("AutoRemove"):
-        remove_files(c)
+        remove_files(c, anonymous_volumes=True)  # --rm takes its anonymous volumes too, as docker
         return True
     return False
 
@@ -237,12 +241,22 @@ def remove(containers: Containers, ref: str, force: bool, volumes: bool = False)
             signal_container(c, signal.SIGKILL)
             wait_until(lambda: not c.init_alive(), 10)
         _release(c)
-        containers.remove(c)
+        remove_files(c, anonymous_volumes=volumes)
     return ref
 
 
-def remove_files(c: Container) -> None:
+def remove_files(c: Container, anonymous_volumes: bool = False) -> None:
+    """The record, and with it (rm -v, --rm) the anonymous volumes it made; named ones stay."""
+    from runtime.engine.volumes import Volumes
     Containers(c.root).remove(c)
+    if anonymous_volumes:
+        vols = Volumes(c.root)
+        others = set()
+        for other in Containers(c.root).all():
+            others.update(m.get("Name") for m in other.config.get("Mounts") or [])
+        for m in c.config.get("Mounts") or []:
+            if m.get("Type") == "volume" and vols.anonymous(m["Name"]) and m["Name"] not in others:
+                vols.remove(m["Name"], {})
 
 
 def core_pids(c: Container) -> list:

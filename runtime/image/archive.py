@@ -30,7 +30,7 @@ def _layer_media_type(path: str) -> str:
     return MEDIA_LAYER + (f"+{kind}" if kind else "")
 
 
-def _commit(store: Store, ref: Reference | None, config: dict, layers: list) -> dict:
+def commit_image(store: Store, ref: Reference | None, config: dict, layers: list) -> dict:
     """Store config and manifest for layers [(blob digest, size, media type)]; tag ref (or keep
     the image untagged). Returns the manifest descriptor."""
     config_digest, config_size = store.put_bytes(json.dumps(config).encode())
@@ -58,7 +58,7 @@ def import_rootfs(store: Store, tar_path: str, name: str, cmd: list | None = Non
               "config": {"Env": DEFAULT_ENV, **({"Cmd": cmd} if cmd else {})},
               "rootfs": {"type": "layers", "diff_ids": [diff_id]},
               "history": [{"created": _now(), "created_by": f"hull import {os.path.basename(tar_path)}"}]}
-    return _commit(store, ref, config, [(digest, size, _layer_media_type(tar_path))])
+    return commit_image(store, ref, config, [(digest, size, _layer_media_type(tar_path))])
 
 
 def load(store: Store, archive_path: str) -> list:
@@ -95,7 +95,7 @@ def _load(store: Store, tar, work: str, archive_path: str) -> list:
             digest, size = store.put_file(path, move=True)
             layers.append((digest, size, _layer_media_type(store.blob_path(digest))))
         refs = [parse(t) for t in entry.get("RepoTags") or []]
-        desc = _commit(store, refs[0] if refs else None, config, layers)
+        desc = commit_image(store, refs[0] if refs else None, config, layers)
         for ref in refs[1:]:
             store.tag(ref, desc)
         loaded += refs or [store.image_id(desc)]

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import processes_mentioning
+from helpers import processes_mentioning
 from runtime import cgroups
 
 pytestmark = pytest.mark.root

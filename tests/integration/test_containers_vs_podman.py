@@ -135,7 +135,7 @@ def test_create_start_inspect_like_podman(engine, podman):
 def test_logs_like_podman(engine, podman):
     for e, image in ((engine, "busybox"), (podman, BUSYBOX)):
         e("run", "--name", "talker", "--network", "none", image, "sh", "-c",
-          "for i in 1 2 3; do echo out$i; echo err$i >&2; done", check=True)
+          "for i in 1 2 3; do echo out$i; sleep 0.05; echo err$i >&2; sleep 0.05; done", check=True)  # ordered
     for args in (["logs", "talker"], ["logs", "--tail", "2", "talker"], ["logs", "--tail", "0", "talker"]):
         ours, theirs = both(engine, podman, *args)
         assert (ours.stdout, ours.stderr) == (theirs.stdout, theirs.stderr), args
