@@ -210,3 +210,18 @@ def engine(tmp_path, busybox_tar):
     for m in sorted((m for m in _mounts() - mounts_before if str(root) in m), key=len, reverse=True):
         subprocess.run(["umount", "-l", m.split()[1]], capture_output=True)
     assert not problems, "; ".join(problems)
+
+
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory):
+    """podman as the reference engine: its own storage, runc as its runtime (tests/peers/engines.py),
+    busybox from rootfs/. While it runs this process is no subreaper: conmon must be reaped by init."""
+    from peers.engines import Podman, busybox_image
+    libc = ctypes.CDLL(None)
+    libc.prctl(36, 0, 0, 0, 0)
+    rootfs_tar, archive = busybox_image(str(tmp_path_factory.mktemp("podman-images")))
+    engine = Podman("/usr/bin/runc", archive, rootfs_tar)
+    yield engine
+    problems = engine.stop()
+    libc.prctl(36, 1, 0, 0, 0)
+    assert problems == []

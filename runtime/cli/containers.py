@@ -329,7 +329,7 @@ def create_container(args):
             raise InvalidArgument(f"invalid argument {h!r} for --add-host: use HOST:IP")
     # checked now, so a bad flag fails create rather than start: capabilities, seccomp profile
     bundle.capabilities(args.cap_add or [], args.cap_drop or [], bool(args.privileged))
-    bundle._seccomp(args.security_opt or [], bool(args.privileged), [])
+    bundle.seccomp_for(args.security_opt or [], bool(args.privileged), [])
     from runtime.engine import volumes
     specs = [volumes.parse_volume_flag(v) for v in args.volume or []]
     specs += [volumes.parse_mount_flag(m) for m in args.mount or []]
@@ -588,31 +588,16 @@ def ps_row(c, now: float, no_trunc: bool, size: bool):
 
 
 def _size_text(c) -> str:
-    upper = _du(c.path("upper"))
+    from runtime.engine import runner
+    from runtime.engine.containers import du
+    upper = du(c.path("upper"))
     try:
-        from runtime.cli.images import store
-        with store(_Root(c.root)) as st:
+        with runner.image_store(c.root) as st:
             _, desc = st.lookup(c.config["ImageID"])
             virtual = st.size(desc)
     except HullError:
         virtual = 0
     return f"{display.human_size(upper)} (virtual {display.human_size(upper + virtual)})"
-
-
-class _Root:
-    def __init__(self, root):
-        self.root = root
-
-
-def _du(path: str) -> int:
-    total = 0
-    for d, _, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(d, f)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def _ps_filters(filters: list) -> list:
@@ -695,8 +680,8 @@ def inspect_container(c, size: bool = False) -> dict:
                                 "MacAddress": ""}}},
     }
     if size:
-        upper = _du(c.path("upper"))
-        out["SizeRw"], out["SizeRootFs"] = upper, upper
+        from runtime.engine.containers import du
+        out["SizeRw"] = out["SizeRootFs"] = du(c.path("upper"))
     return out
 
 

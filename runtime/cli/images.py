@@ -408,14 +408,8 @@ def confirm(question: str) -> bool:
 
 
 def _store_bytes(root: str) -> int:
-    total = 0
-    for d, _, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(d, name)).st_size
-            except OSError:
-                pass
-    return total
+    from runtime.engine.containers import du
+    return du(root)
 
 
 # -- inspect, history --------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import sys
 
 from runtime.cli import display
 from runtime.cli.args import Flag, Verb
+from runtime.engine.containers import du
 from runtime.errors import HullError
 
 VERBS = [
@@ -32,7 +33,7 @@ def prune_containers(args) -> tuple:
         with c:
             runner.reconcile(c)
         if c.status() in ("exited", "created", "dead"):
-            freed += _du(c.path("upper"))
+            freed += du(c.path("upper"))
             try:
                 runner.remove(_containers(args), c.id, force=False)
                 gone.append(c.id)
@@ -151,17 +152,6 @@ def cmd_system_prune(args):
     return 0
 
 
-def _du(path: str) -> int:
-    total = 0
-    for d, _, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(d, f)).st_size
-            except OSError:
-                pass
-    return total
-
-
 def cmd_system_df(args):
     from runtime.cli.images import store
     from runtime.cli.template import Struct, format_rows
@@ -175,7 +165,7 @@ def cmd_system_df(args):
             images[st.image_id(desc)] = st.size(desc)
     image_active = sum(1 for i in images if i in in_use)
     image_reclaim = sum(size for i, size in images.items() if i not in in_use)
-    sizes = {c.id: _du(c.path("upper")) for c in containers}
+    sizes = {c.id: du(c.path("upper")) for c in containers}
     running = [c for c in containers if c.init_alive()]
     vols = Volumes(args.root)
     used = users(args.root)

@@ -182,9 +182,9 @@ def host_devices() -> list:
     return out
 
 
-def oci_config(cfg: dict, hc: dict, image_cfg: dict, rootfs: str, files: dict, cgroup_v2: bool) -> dict:
-    """The config.json of a container: cfg is its docker Config, hc its HostConfig, image_cfg the
-    image's config (its "config" section), files {destination: host file} for /etc/hostname & co."""
+def oci_config(cfg: dict, hc: dict, rootfs: str, files: dict, cgroup_v2: bool) -> dict:
+    """The config.json of a container: cfg is its docker Config (the image's merged in at create),
+    hc its HostConfig, files {destination: host file} for /etc/hostname & co."""
     args = list(cfg.get("Entrypoint") or []) + list(cfg.get("Cmd") or [])  # both as create merged them
     if not args:
         raise InvalidArgument("No command specified")
@@ -226,7 +226,7 @@ def oci_config(cfg: dict, hc: dict, image_cfg: dict, rootfs: str, files: dict, c
     }
     if privileged:
         spec["linux"]["devices"] = host_devices()
-    seccomp = _seccomp(security, privileged, cap_list)
+    seccomp = seccomp_for(security, privileged, cap_list)
     if seccomp:
         spec["linux"]["seccomp"] = seccomp
     if cfg.get("Domainname"):
@@ -234,7 +234,7 @@ def oci_config(cfg: dict, hc: dict, image_cfg: dict, rootfs: str, files: dict, c
     return spec
 
 
-def _seccomp(security: list, privileged: bool, cap_list: list) -> dict | None:
+def seccomp_for(security: list, privileged: bool, cap_list: list) -> dict | None:
     """docker's default profile, another profile in docker's format (seccomp=FILE), or none."""
     for opt in security:
         key, _, value = opt.partition("=") if "=" in opt else opt.partition(":")

@@ -257,6 +257,18 @@ def image_users(root: str) -> dict:
     return users
 
 
+def du(path: str) -> int:
+    """Bytes of the files under path (lstat sizes; what docker's size columns add up)."""
+    total = 0
+    for d, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(d, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
 def wait_until(check, timeout: float | None, interval: float = 0.02) -> bool:
     """Poll check() until true or timeout (None: forever); True if it became true."""
     deadline = None if timeout is None else time.monotonic() + timeout

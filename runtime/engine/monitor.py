@@ -260,7 +260,7 @@ class Monitor:
                 return {"ok": True, "pid": c.state["Pid"], "already": True}
             cfg, hc = c.config["Config"], c.config["HostConfig"]
             tty, stdin = bool(cfg.get("Tty")), bool(cfg.get("OpenStdin"))
-            ours, theirs, close_after = [], [], []
+            ours, close_after = [], []
             if stdin and not tty:
                 in_r, in_w = os.pipe2(os.O_CLOEXEC)
                 close_after.append(in_r)
@@ -357,6 +357,10 @@ class Monitor:
             w.writer.flush(stream)
             self._maybe_finished(w)
             return
+        self._output(w, stream, chunk)
+
+    def _output(self, w: Watch, stream: str, chunk: bytes) -> None:
+        """Container output: to its log, and to every attached client."""
         w.writer.write(stream, chunk)
         for conn in list(w.clients):
             try:
@@ -400,12 +404,7 @@ class Monitor:
                 chunk = b""
             if not chunk:
                 break
-            w.writer.write(stream, chunk)
-            for conn in list(w.clients):
-                try:
-                    send_frame(conn, STDERR if stream == "stderr" else STDOUT, chunk)
-                except OSError:
-                    self._drop(conn)
+            self._output(w, stream, chunk)
         self.sel.unregister(fd)
         w.fds = [(f, s) for f, s in w.fds if f != fd]
         os.close(fd)

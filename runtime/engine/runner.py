@@ -49,7 +49,7 @@ def prepare(c: Container) -> str:
         files = _etc_files(c)
         points = c.config.get("Mounts") or []
         volumes.copy_up(points, merged)
-        spec = bundle.oci_config(cfg, hc, {}, merged, files, cgroups.detect() == 2)
+        spec = bundle.oci_config(cfg, hc, merged, files, cgroups.detect() == 2)
         spec["mounts"] += volumes.oci_mounts(points)
         os.makedirs(c.path("bundle"), exist_ok=True)
         with open(c.path("bundle", "config.json"), "w") as f:

@@ -87,14 +87,8 @@ class Volumes:
         shutil.rmtree(os.path.join(self.dir, name))
 
     def size(self, name: str) -> int:
-        total = 0
-        for d, _, files in os.walk(self.path(name)):
-            for f in files:
-                try:
-                    total += os.lstat(os.path.join(d, f)).st_size
-                except OSError:
-                    pass
-        return total
+        from runtime.engine.containers import du
+        return du(self.path(name))
 
 
 def users(root: str) -> dict:

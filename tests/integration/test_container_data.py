@@ -1,6 +1,5 @@
 """A container's data: volumes, binds, tmpfs, --volumes-from, diff, commit, cp, export, prune and
 df; compared with podman (its own storage, runc) where the issue names it, and hostile cases."""
-import ctypes
 import io
 import json
 import os
@@ -9,21 +8,9 @@ import tarfile
 
 import pytest
 
-from peers.engines import BUSYBOX, Podman, busybox_image
+from peers.engines import BUSYBOX
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def podman(tmp_path_factory):
-    libc = ctypes.CDLL(None)
-    libc.prctl(36, 0, 0, 0, 0)  # conmon must be reaped by init, not by a pytest that does not reap
-    rootfs_tar, archive = busybox_image(str(tmp_path_factory.mktemp("podman-images")))
-    engine = Podman("/usr/bin/runc", archive, rootfs_tar)
-    yield engine
-    problems = engine.stop()
-    libc.prctl(36, 1, 0, 0, 0)
-    assert problems == []
 
 
 def on_both(engine, podman, *args):

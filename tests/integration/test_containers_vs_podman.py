@@ -3,28 +3,14 @@ private storage and runc as its runtime, tests/peers/engines.py), comparing what
 stdout, stderr, exit codes, ps columns, inspect fields, logs lines. Where podman differs from
 docker (its 11 default capabilities, `Up 2 seconds ago`, .Name without the slash), docker is the
 reference and the difference is stated."""
-import ctypes
-import json
 import re
 import time
 
 import pytest
 
-from peers.engines import BUSYBOX, Podman, busybox_image
+from peers.engines import BUSYBOX
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def podman(tmp_path_factory):
-    libc = ctypes.CDLL(None)
-    libc.prctl(36, 0, 0, 0, 0)  # conmon must be reaped by init, not by a pytest that does not reap
-    rootfs_tar, archive = busybox_image(str(tmp_path_factory.mktemp("podman-images")))
-    engine = Podman("/usr/bin/runc", archive, rootfs_tar)
-    yield engine
-    problems = engine.stop()
-    libc.prctl(36, 1, 0, 0, 0)
-    assert problems == []
 
 
 def both(engine, podman, *args, input=None):

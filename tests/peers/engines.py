@@ -14,6 +14,8 @@ import tempfile
 import textwrap
 import time
 
+from helpers import processes_mentioning
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUSYBOX = "docker.io/library/busybox:latest"
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -82,20 +84,6 @@ class NetNS:
 
     def delete(self):
         subprocess.run(["ip", "netns", "delete", self.name], check=False)
-
-
-def processes_mentioning(text: str) -> list:
-    """PIDs whose command line contains text (an engine's private directory): what must be gone."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit() and int(pid) != os.getpid():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if text.encode() in f.read():
-                        found.append(int(pid))
-            except OSError:
-                pass
-    return found
 
 
 def unmount_under(path: str) -> None:
