@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from helpers import hull_oci_cmd, processes_mentioning, reap
+from helpers import NetNS, hull_oci_cmd, processes_mentioning, reap
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IS_ROOT = os.geteuid() == 0
@@ -182,13 +182,22 @@ def busybox_tar(tmp_path_factory, busybox_base):
 
 
 @pytest.fixture
-def engine(tmp_path, busybox_tar):
-    """hull with a private root holding busybox:latest (CMD sh). Afterwards every container is
-    removed (`rm -f`, as a user would), and the test fails if hull left a container, a mount, a
-    cgroup, or a process of that root (its monitor included) behind."""
+def netns(tmp_path):
+    ns = NetNS(f"hull-test-{os.getpid()}-{abs(hash(str(tmp_path))) % 10 ** 8}")
+    yield ns
+    ns.delete()
+
+
+@pytest.fixture
+def engine(tmp_path, busybox_tar, netns):
+    """hull with a private root holding busybox:latest (CMD sh), run inside a network namespace of
+    the test's own. Afterwards every container is removed (`rm -f`, as a user would), and the test
+    fails if hull left a container, a mount, a cgroup, or a process of that root (its monitor
+    included) behind."""
     from helpers import Hull
     root = tmp_path / "root"
-    hull = Hull(root, env={"HULL_MONITOR_IDLE": "0.2"})
+    hull = Hull(root, env={"HULL_MONITOR_IDLE": "0.2"}, prefix=netns.enter)
+    hull.netns = netns
     hull("import", "-c", 'CMD ["sh"]', busybox_tar, "busybox")
     mounts_before, cgroups_before = _mounts(), cgroup_dirs()
     yield hull

@@ -1,6 +1,7 @@
 """Helpers shared by the test modules (importable: conftest.py is not)."""
 import os
 import shutil
+import subprocess
 import sys
 
 
@@ -28,6 +29,24 @@ def processes_mentioning(text: str) -> list:
             except OSError:
                 pass
     return found
+
+
+class NetNS:
+    """A network namespace of a test's own (/run/netns/NAME, loopback up): hull runs in it, so its
+    bridges, veths and nftables rules never touch the host's network. Deleted afterwards."""
+
+    def __init__(self, name: str):
+        self.name, self.path = name, f"/run/netns/{name}"
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        # nsenter, not `ip netns exec`: that one remounts /sys and hides the cgroup mounts
+        self.enter = ["nsenter", f"--net={self.path}"]
+
+    def run(self, *argv, **kw) -> subprocess.CompletedProcess:
+        return subprocess.run(self.enter + list(argv), **kw)
+
+    def delete(self) -> None:
+        subprocess.run(["ip", "netns", "delete", self.name], check=False)
 
 
 def _launcher(name: str, module: str) -> list:

@@ -44,8 +44,13 @@ RUN_FLAGS = [
     Flag("stop-timeout", value=True, help="seconds to wait before SIGKILL on stop (default 10)"),
     Flag("init", help="a tiny init (tini) as pid 1 that reaps and forwards signals"),
     Flag("pull", value=True, default="missing", help="missing, always or never"),
-    Flag("network", value=True, default="none", help="none or host (bridge networks come later)"),
-    Flag("net", value=True), Flag("log-driver", value=True, help="json-file (the only one)"),
+    Flag("network", value=True, default="bridge", help="bridge (default), NETWORK, none, host, container:NAME"),
+    Flag("net", value=True),
+    Flag("publish", "p", value=True, many=True, help="[IP:][HOST:]CTR[/udp]: publish a port (ranges too)"),
+    Flag("publish-all", "P", help="publish every exposed port on a free host port"),
+    Flag("expose", value=True, many=True, help="PORT[/proto]: expose a port (for -P)"),
+    Flag("ip", value=True, help="the container's address on its network"),
+    Flag("network-alias", value=True, many=True, help="another name for it on a user network"), Flag("log-driver", value=True, help="json-file (the only one)"),
     Flag("log-opt", value=True, many=True, help="max-size=10m, max-file=3"),
     Flag("shm-size", value=True, help="size of /dev/shm (default 64m)"),
     Flag("dns", value=True, many=True, help="a DNS server for resolv.conf"),
@@ -116,6 +121,7 @@ VERBS = [
     Verb("attach", "connect the terminal to a running container (ctrl-p ctrl-q detaches)", [
         Flag("no-stdin", help="do not send stdin"), Flag("detach-keys", value=True, default="ctrl-p,ctrl-q",
                                                          help="the keys that detach")], ["container"]),
+    Verb("port", "a container's published ports (docker's format)", [], ["container"], ["private_port"]),
     Verb("diff", "a container's changes to its image's filesystem (A added, C changed, D deleted)", [],
          ["container"]),
     Verb("commit", "a new image from a container's changes", [
@@ -263,8 +269,19 @@ def create_container(args):
     from runtime.engine import bundle
     containers = _containers(args)
     network = args.net or args.network
-    if network not in ("none", "host"):
-        raise InvalidArgument(f"network {network!r} is not available yet: use none or host")
+    if network.startswith("container:"):
+        containers.resolve(network.split(":", 1)[1])
+    elif network not in ("none", "host", "bridge"):
+        from runtime.network.networks import Networks
+        network = Networks(args.root).find(network)["Name"]
+    from runtime.network import ports
+    bindings = [b for spec in args.publish or [] for b in ports.parse(spec)]
+    if network in ("none", "host") or network.startswith("container:"):
+        if bindings or args.publish_all:
+            sys.stderr.write(f"WARNING: published ports are discarded with --network {network}\n")
+        bindings, args.publish_all = [], False
+    if (args.network_alias or args.ip) and network in ("none", "host", "bridge"):
+        raise InvalidArgument("network-scoped aliases and --ip are only supported for user-defined networks")
     if args.rm and args.restart not in ("no", ""):
         raise InvalidArgument("Conflicting options: --restart and --rm")
     if args.log_driver not in (None, "json-file"):
@@ -299,6 +316,12 @@ def create_container(args):
         manifest = st.manifest(desc)
         image_id = manifest["config"]["digest"]
         image_cfg = st.config(manifest).get("config") or {}
+    exposed = dict(image_cfg.get("ExposedPorts") or {})
+    for e in args.expose or []:
+        for b in ports.parse(e):
+            exposed[f"{b['container_port']}/{b['proto']}"] = {}
+    for b in bindings:
+        exposed[f"{b['container_port']}/{b['proto']}"] = {}
     ep, cmd = bundle.command(image_cfg, entrypoint, args.command)
     if not ep and not cmd:
         raise InvalidArgument("No command specified")
@@ -310,12 +333,14 @@ def create_container(args):
                    "StdinOnce": bool(args.interactive) and not args.detach,
                    "Env": bundle.merge_env(image_cfg.get("Env") or [], env), "Cmd": cmd, "Image": args.image,
                    "Volumes": image_cfg.get("Volumes"), "WorkingDir": args.workdir or image_cfg.get("WorkingDir", ""),
-                   "Entrypoint": ep, "OnBuild": None,
+                   "Entrypoint": ep, "OnBuild": None, **({"ExposedPorts": exposed} if exposed else {}),
                    "Labels": {**(image_cfg.get("Labels") or {}), **labels},
                    **({"StopSignal": args.stop_signal or image_cfg.get("StopSignal")}
                       if args.stop_signal or image_cfg.get("StopSignal") else {}),
                    **({"StopTimeout": stop_timeout} if stop_timeout is not None else {})},
-        "HostConfig": {"NetworkMode": network, "RestartPolicy": policy, "AutoRemove": bool(args.rm),
+        "HostConfig": {"NetworkMode": network, "PortBindings": ports.to_docker(bindings),
+                       "PublishAllPorts": bool(args.publish_all), "NetworkAliases": args.network_alias or [],
+                       "IPAddress": args.ip, "RestartPolicy": policy, "AutoRemove": bool(args.rm),
                        "CapAdd": args.cap_add, "CapDrop": args.cap_drop, "Privileged": bool(args.privileged),
                        "ReadonlyRootfs": bool(args.read_only), "SecurityOpt": args.security_opt,
                        "Ulimits": ulimits, "Sysctls": sysctls, "Init": bool(args.init), "ShmSize": shm or 67108864,
@@ -359,12 +384,21 @@ def cmd_create(args):
 
 
 def cmd_run(args):
-    containers, c = create_container(args)
-    if args.detach:
-        _start_detached(c)
-        print(c.id)
-        return 0
-    return run_attached(containers, c, bool(args.interactive), bool(args.tty))
+    agent = None
+    network = args.net or args.network
+    if not args.detach and network not in ("none", "host") and not network.startswith("container:"):
+        from runtime.engine import monitor
+        agent = monitor.NetlinkClient(args.root)  # the monitor sets the network up (and starts meanwhile)
+    try:
+        containers, c = create_container(args)
+        if args.detach:
+            _start_detached(c)
+            print(c.id)
+            return 0
+        return run_attached(containers, c, bool(args.interactive), bool(args.tty), agent)
+    finally:
+        if agent is not None:
+            agent.close()
 
 
 def _start_detached(c) -> None:
@@ -394,12 +428,12 @@ def _containers_of(c):
     return Containers(c.root)
 
 
-def run_attached(containers, c, interactive: bool, tty: bool) -> int:
+def run_attached(containers, c, interactive: bool, tty: bool, agent=None) -> int:
     """The foreground run: this process starts the container, relays its output (to the terminal
     and to its log), and records its exit. Returns the container's exit code (docker's)."""
     from runtime.engine import attach, runner
     try:
-        code = attach.run_in_foreground(c, interactive, tty)
+        code = attach.run_in_foreground(c, interactive, tty, agent)
     except ExecFailed as e:
         with c:
             runner.finish(c, runner.exit_code_of_start_error(e), e.msg)
@@ -579,12 +613,18 @@ def ps_row(c, now: float, no_trunc: bool, size: bool):
         "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
         "LocalVolumes": str(sum(m["Type"] == "volume" for m in c.config.get("Mounts") or [])),
         "Mounts": ",".join(m.get("Name") or m["Source"] for m in c.config.get("Mounts") or [] if m["Type"] != "tmpfs"),
-        "Names": c.name, "Networks": c.config["HostConfig"].get("NetworkMode", ""), "Ports": "",
+        "Names": c.name, "Networks": ",".join(a["network"] for a in c.state.get("Network") or []) or
+        c.config["HostConfig"].get("NetworkMode", ""), "Ports": _ports_text(c),
         "RunningFor": display.since(c.config["Created"], now), "Size": "", "State": c.status(),
         "Status": status_text(c, now)})
     if size:
         row["Size"] = _size_text(c)
     return row
+
+
+def _ports_text(c) -> str:
+    from runtime.network import endpoint, ports
+    return ports.ps_column(endpoint.ports_of(c.state.get("Network"))) if c.init_alive() else ""
 
 
 def _size_text(c) -> str:
@@ -673,16 +713,17 @@ def inspect_container(c, size: bool = False) -> dict:
                                  "WorkDir": c.path("work")}, "Name": "overlay"},
         "Mounts": c.config.get("Mounts") or [],
         "Config": cfg,
-        "NetworkSettings": {"Bridge": "", "SandboxID": "", "HairpinMode": False, "Ports": {},
-                            "SandboxKey": "", "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "",
-                            "Networks": {hc.get("NetworkMode", "none"): {
-                                "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-                                "MacAddress": ""}}},
+        "NetworkSettings": _network_settings(c),
     }
     if size:
         from runtime.engine.containers import du
         out["SizeRw"] = out["SizeRootFs"] = du(c.path("upper"))
     return out
+
+
+def _network_settings(c) -> dict:
+    from runtime.network import endpoint
+    return endpoint.settings(c)
 
 
 def cmd_inspect(args):
@@ -876,6 +917,23 @@ def cmd_attach(args):
     return attach.attach(c, not args.no_stdin, args.detach_keys)
 
 
+def cmd_port(args):
+    from runtime.network import endpoint
+    c = _containers(args).get(args.container)
+    bindings = endpoint.ports_of(c.state.get("Network")) if c.init_alive() else []
+    if args.private_port:
+        port, _, proto = args.private_port.partition("/")
+        mine = [b for b in bindings if str(b["container_port"]) == port and b["proto"] == (proto or "tcp")]
+        if not mine:
+            raise NotFound(f"No public port '{port}/{proto or 'tcp'}' published for {args.container}")
+        for b in mine:
+            print(f"{b['host_ip']}:{b['host_port']}")
+        return 0
+    for b in sorted(bindings, key=lambda b: (b["container_port"], b["proto"])):
+        print(f"{b['container_port']}/{b['proto']} -> {b['host_ip']}:{b['host_port']}")
+    return 0
+
+
 def cmd_diff(args):
     from runtime.engine import changes, runner
     c = _containers(args).get(args.container)
@@ -949,7 +1007,7 @@ def cmd_export(args):
     return 0
 
 
-HANDLERS = {"diff": cmd_diff, "commit": cmd_commit, "cp": cmd_cp, "export": cmd_export, "run": cmd_run, "create": cmd_create, "start": cmd_start, "stop": cmd_stop, "restart": cmd_restart,
+HANDLERS = {"port": cmd_port, "diff": cmd_diff, "commit": cmd_commit, "cp": cmd_cp, "export": cmd_export, "run": cmd_run, "create": cmd_create, "start": cmd_start, "stop": cmd_stop, "restart": cmd_restart,
             "kill": cmd_kill, "rm": cmd_rm, "ps": cmd_ps, "logs": cmd_logs, "exec": cmd_exec, "inspect": cmd_inspect,
             "wait": cmd_wait, "top": cmd_top, "stats": cmd_stats, "rename": cmd_rename, "pause": cmd_pause,
             "unpause": cmd_unpause, "attach": cmd_attach, "update": cmd_update}

@@ -23,9 +23,9 @@ DESCRIPTION = "The docker-style engine: images, containers, registries."
 
 def _groups():
     """[(verb table, handlers)] of every verb module (imported only when hull runs a verb)."""
-    from runtime.cli import containers, images, system, volumes
+    from runtime.cli import containers, images, network, system, volumes
     return [(images.VERBS, images.HANDLERS), (containers.VERBS, containers.HANDLERS),
-            (volumes.VERBS, volumes.HANDLERS), (system.VERBS, system.HANDLERS)]
+            (volumes.VERBS, volumes.HANDLERS), (network.VERBS, network.HANDLERS), (system.VERBS, system.HANDLERS)]
 
 
 def _tables():
@@ -41,6 +41,8 @@ def _tables():
                                            "exec, prune ...", [], ["command"], rest=True)
     verbs["volume"] = Verb("volume", "volume commands: create, ls, inspect, rm, prune", [], ["command"], rest=True)
     verbs["system"] = Verb("system", "system commands: prune, df, info", [], ["command"], rest=True)
+    verbs["network"] = Verb("network", "network commands: create, ls, inspect, rm, prune, connect, disconnect", [],
+                            ["command"], rest=True)
     return verbs, handlers
 
 
@@ -83,10 +85,13 @@ MANAGEMENT = {
               "tag": "tag", "pull": "pull", "push": "push"},
     "container": {"ls": "ps", "list": "ps", "prune": "container-prune", **{v: v for v in (
         "run", "create", "start", "stop", "restart", "kill", "rm", "inspect", "logs", "exec", "wait", "top", "stats",
-        "rename", "pause", "unpause", "attach", "update", "diff", "commit", "cp", "export")}},
+        "rename", "pause", "unpause", "attach", "update", "diff", "commit", "cp", "export", "port")}},
     "volume": {"create": "volume-create", "ls": "volume-ls", "list": "volume-ls", "inspect": "volume-inspect",
                "rm": "volume-rm", "remove": "volume-rm", "prune": "volume-prune"},
     "system": {"prune": "system-prune", "df": "system-df", "info": "info"},
+    "network": {"create": "network-create", "ls": "network-ls", "list": "network-ls", "inspect": "network-inspect",
+                "rm": "network-rm", "remove": "network-rm", "prune": "network-prune", "connect": "network-connect",
+                "disconnect": "network-disconnect"},
 }
 
 

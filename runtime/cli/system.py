@@ -84,6 +84,13 @@ def leaks(root: str) -> list:
         if cid not in running:
             cgroups.new(path).destroy()
             out.append(f"removed cgroup {path}")
+    from runtime.network import endpoint, firewall
+    live = {a["endpoint"]["IPv4Address"] for cid in running for a in containers[cid].state.get("Network") or []}
+    t = endpoint.table_for(root)
+    for m, key, address in firewall.published(t):
+        if address not in live:
+            firewall.delete_element(t, m, key)
+            out.append(f"removed the published port {key} (to {address})")
     sock, lock = monitor.paths(root)
     if not _locked(lock):
         for path in _cgroup_dirs(f"@monitor{tag}", exact=True):
@@ -130,7 +137,8 @@ def cmd_system_prune(args):
     from runtime.engine.volumes import Volumes, users
     what = ["all stopped containers", "all volumes not used by at least one container" if args.volumes else None,
             "all images without at least one container associated to them" if args.all else "all dangling images",
-            "what a crashed hull left behind (mounts, runtime state, cgroups)"]
+            "all networks not used by at least one container",
+            "what a crashed hull left behind (mounts, runtime state, cgroups, published ports)"]
     if not args.force and not confirm("WARNING! This will remove:\n" + "\n".join(
             f"  - {w}" for w in what if w) + "\n"):
         return 0
@@ -142,6 +150,10 @@ def cmd_system_prune(args):
         freed += vol_freed
         if names:
             print("Deleted Volumes:\n" + "\n".join(names) + "\n")
+    from runtime.cli import network
+    nets = network.prune(args)
+    if nets:
+        print("Deleted Networks:\n" + "\n".join(nets) + "\n")
     removed, img_freed = images.prune_images(args, every=args.all)
     freed += img_freed
     if removed:

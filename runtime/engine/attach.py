@@ -15,7 +15,7 @@ from runtime.errors import Conflict, NotFound
 DETACH = b"\x10\x11"  # ctrl-p ctrl-q
 
 
-def run_in_foreground(c, interactive: bool, tty: bool) -> int:
+def run_in_foreground(c, interactive: bool, tty: bool, agent=None) -> int:
     """Start the (locked by us meanwhile) container and watch it to the end; its exit code."""
     from runtime.linux import libc, proc
     libc.set_child_subreaper()
@@ -36,8 +36,10 @@ def run_in_foreground(c, interactive: bool, tty: bool) -> int:
             err_r, err_w = os.pipe2(os.O_CLOEXEC)
             pipes = [(out_r, 1, "stdout"), (err_r, 2, "stderr")]
             stdio = (0 if interactive else devnull, out_w, err_w)
+        from runtime.network import ports
+        reservation = ports.Reservation()  # the host ports it publishes: ours while it runs
         try:
-            pid = runner.launch(c, stdio, theirs)
+            pid = runner.launch(c, stdio, theirs, agent, reservation)
         except BaseException:
             for fd, _, _ in pipes:
                 os.close(fd)
@@ -51,6 +53,9 @@ def run_in_foreground(c, interactive: bool, tty: bool) -> int:
                 os.close(err_w)
             if theirs is not None:
                 theirs.close()
+    if runner.needs_dns(c):
+        from runtime.engine import monitor
+        monitor.request(c.root, op="dns")  # the monitor answers names on user networks
     writer = logs.Writer(c.path(f"{c.id}-json.log"), *logs.parse_options(
         c.config["HostConfig"].get("LogConfig", {}).get("Config") or {}))
     forwarded = _forward_signals(pid) if not tty else {}
@@ -66,6 +71,7 @@ def run_in_foreground(c, interactive: bool, tty: bool) -> int:
         _, status = os.waitpid(pid, 0)
     finally:
         writer.close()
+        reservation.release()
         for s, old in forwarded.items():
             signal.signal(s, old)
     code = proc.exit_code(status)

@@ -195,7 +195,9 @@ def oci_config(cfg: dict, hc: dict, rootfs: str, files: dict, cgroup_v2: bool) -
     security = hc.get("SecurityOpt") or []
     network = hc.get("NetworkMode") or "none"
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
-    if network != "host":
+    if network.startswith("container:"):  # its netns, by the init's /proc entry
+        namespaces.append({"type": "network", "path": hc["NetworkContainerNs"]})
+    elif network != "host":
         namespaces.append({"type": "network"})
     if cgroup_v2:
         namespaces.append({"type": "cgroup"})
@@ -261,9 +263,10 @@ def init_layer(path: str, with_init: bool) -> None:
             os.close(os.open(p, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
 
 
-def resolv_conf(dns: list, search: list, options: list) -> str:
+def resolv_conf(dns: list, search: list, options: list, keep_search: bool = True) -> str:
     """The host's resolv.conf without loopback resolvers (they mean nothing in another netns), or
-    what --dns/--dns-search/--dns-option say; docker's public fallbacks if nothing is left."""
+    what --dns/--dns-search/--dns-option say; docker's public fallbacks if nothing is left.
+    keep_search=False: no search domains from the host (hull's resolver answers the names)."""
     servers, searches, opts = [], [], []
     try:
         with open("/etc/resolv.conf") as f:
@@ -280,7 +283,7 @@ def resolv_conf(dns: list, search: list, options: list) -> str:
     except OSError:
         pass
     servers = dns or servers or ["8.8.8.8", "8.8.4.4"]
-    searches = search or searches
+    searches = search or (searches if keep_search else [])
     opts = options or opts
     text = "".join(f"nameserver {s}\n" for s in servers)
     if searches:

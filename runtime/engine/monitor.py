@@ -76,6 +76,27 @@ def read_reply(s: socket.socket) -> dict:
     return json.loads(buf)
 
 
+class NetlinkClient:
+    """netlink.Agent's interface, served by the root's monitor: it keeps pyroute2 loaded (~100 ms
+    to import), so back-to-back foreground runs on a bridge do not each pay for it. Asking for it
+    starts the monitor if none runs (it then stays until it has nothing to watch)."""
+
+    def __init__(self, root: str):
+        self.root = root
+        sock_path, _ = paths(root)
+        if not os.path.exists(sock_path):
+            _spawn(root)  # it starts while this run does its other work
+
+    def call(self, fn: str, **args):
+        reply = request(self.root, op="netlink", fn=fn, args=args)
+        if "error" in reply:
+            raise OSError(5, reply["error"])
+        return reply["ok"]
+
+    def close(self) -> None:
+        pass
+
+
 def send_frame(s: socket.socket, stream: int, data: bytes) -> None:
     s.sendall(struct.pack(">BI", stream, len(data)) + data)
 
@@ -136,9 +157,9 @@ def keeper(root: str) -> None:
 class Watch:
     """One running container as the monitor holds it."""
 
-    def __init__(self, cid, pid, fds, stdin_fd, tty, writer, started):
+    def __init__(self, cid, pid, fds, stdin_fd, tty, writer, started, reservation):
         self.cid, self.pid, self.fds, self.stdin_fd, self.tty = cid, pid, fds, stdin_fd, tty
-        self.writer, self.started, self.clients = writer, started, []
+        self.writer, self.started, self.clients, self.reservation = writer, started, [], reservation
         self.status = None  # waitpid status once reaped
 
 
@@ -151,6 +172,17 @@ class Monitor:
         self.restarts = {}   # container ID -> (when, delay)
         self.delays = {}     # container ID -> the next back-off delay
         self.idle_since = time.monotonic()
+        self.agent = None   # netlink, in-process: pyroute2 is imported once, when a network is first set up
+        from runtime.network.dns import Resolver
+        self.resolver = Resolver(root, self.sel, self._alive)
+
+    def _alive(self, cid: str) -> bool:
+        from runtime.engine.containers import Container
+        c = Container(self.root, cid)
+        try:
+            return c.load().init_alive()
+        except Exception:  # noqa: BLE001 - gone
+            return False
 
     def run(self) -> None:
         from runtime.linux import libc
@@ -182,7 +214,10 @@ class Monitor:
                     sys.stderr.flush()
             self._reap()
             self._due_restarts()
+            self.resolver.refresh()
+            self.resolver.expire()
             if self._idle() and not self._stay():
+                self.resolver.close()
                 return
 
     # -- sockets --------------------------------------------------------------------------------------
@@ -225,6 +260,14 @@ class Monitor:
             elif op == "attach":
                 self.attach(conn, msg["id"], bool(msg.get("stdin")))
                 return
+            elif op == "netlink":  # a foreground hull run's network setup: pyroute2 is loaded here once
+                if self.agent is None:
+                    from runtime.network import netlink
+                    self.agent = netlink.Agent(in_process=True)
+                reply = {"ok": self.agent.call(msg["fn"], **msg["args"])}
+            elif op == "dns":
+                self.resolver.refresh(force=True)
+                reply = {"ok": True, "serving": sorted(self.resolver.sockets)}
             elif op == "ping":
                 reply = {"ok": True, "pid": os.getpid(), "watching": len(self.watches)}
             else:
@@ -277,8 +320,12 @@ class Monitor:
                 err_r, err_w = os.pipe2(os.O_CLOEXEC)
                 ours, close_after = [(out_r, "stdout"), (err_r, "stderr")], close_after + [out_w, err_w]
                 stdio = (in_r, out_w, err_w)
+            from runtime.network import netlink, ports
+            if self.agent is None and runner.network_mode(c) not in ("none", "host"):
+                self.agent = netlink.Agent(in_process=True)
+            reservation = ports.Reservation()
             try:
-                pid = runner.launch(c, stdio, console)
+                pid = runner.launch(c, stdio, console, self.agent, reservation)
             except BaseException:
                 for fd in close_after + [fd for fd, _ in ours] + ([in_w] if in_w else []):
                     os.close(fd)
@@ -300,12 +347,14 @@ class Monitor:
                 ours, in_w = [(master, "stdout")], master
             size, files = logs.parse_options(hc.get("LogConfig", {}).get("Config") or {})
             writer = logs.Writer(c.path(f"{cid}-json.log"), size, files)
-            w = Watch(cid, pid, ours, in_w, tty, writer, time.monotonic())
+            w = Watch(cid, pid, ours, in_w, tty, writer, time.monotonic(), reservation)
             for fd, stream in ours:
                 os.set_blocking(fd, False)
                 self.sel.register(fd, selectors.EVENT_READ, ("output", (w, stream)))
             self.watches[pid] = w
             self.restarts.pop(cid, None)
+            if runner.needs_dns(c):
+                self.resolver.refresh(force=True)
         return {"ok": True, "pid": pid}
 
     def attach(self, conn, cid: str, stdin: bool) -> None:
@@ -368,6 +417,12 @@ class Monitor:
             except OSError:
                 self._drop(conn)
 
+    def _on_dns(self, sock, network) -> None:
+        self.resolver.on_query(sock, network)
+
+    def _on_dns_reply(self, sock, data) -> None:
+        self.resolver.on_reply(sock, data)
+
     def _on_signal(self, fd, _) -> None:
         try:
             os.read(fd, 4096)
@@ -418,6 +473,7 @@ class Monitor:
         from runtime.linux import proc
         del self.watches[w.pid]
         w.writer.close()
+        w.reservation.release()
         if w.stdin_fd is not None:
             os.close(w.stdin_fd)
         code = proc.exit_code(w.status)
@@ -462,9 +518,10 @@ class Monitor:
             try:
                 with Container(self.root, cid) as c:
                     again = c.state.get("Restarting") and not c.state.get("StoppedByUser")
-                    c.state["Restarting"] = False
-                    if again:
+                    if again:  # still "restarting" until launch records it running: no gap to see
                         c.state["RestartCount"] = c.state.get("RestartCount", 0) + 1
+                    else:
+                        c.state["Restarting"] = False
                     c.save_state()
                 if again:
                     self.start(cid)
@@ -472,16 +529,24 @@ class Monitor:
                 continue
             except Exception as e:  # noqa: BLE001
                 sys.stderr.write(f"hull monitor: restart of {cid[:12]}: {e}\n")
+                try:
+                    with Container(self.root, cid) as c:
+                        c.state.update(Restarting=False, Error=f"restart failed: {e}")
+                        c.save_state()
+                except NotFound:
+                    pass
 
     # -- timers and the idle exit ---------------------------------------------------------------------
     def _next_timer(self) -> float:
         waits = [when - time.monotonic() for when in self.restarts.values()]
         if not self.watches and not self.restarts:
             waits.append(IDLE_EXIT)
+        if self.resolver.busy() or self.resolver.pending:
+            waits.append(1.0)  # names come and go with containers the monitor may not watch
         return max(0.0, min(waits)) if waits else None
 
     def _idle(self) -> bool:
-        busy = self.watches or self.restarts or any(
+        busy = self.watches or self.restarts or self.resolver.busy() or any(
             key.data[0] in ("request", "client") for key in self.sel.get_map().values())
         if busy:
             self.idle_since = time.monotonic()

@@ -49,6 +49,9 @@ def prepare(c: Container) -> str:
         files = _etc_files(c)
         points = c.config.get("Mounts") or []
         volumes.copy_up(points, merged)
+        mode = network_mode(c)
+        if mode.startswith("container:"):
+            hc = {**hc, "NetworkContainerNs": _container_netns(c, mode.split(":", 1)[1])}
         spec = bundle.oci_config(cfg, hc, merged, files, cgroups.detect() == 2)
         spec["mounts"] += volumes.oci_mounts(points)
         os.makedirs(c.path("bundle"), exist_ok=True)
@@ -60,25 +63,39 @@ def prepare(c: Container) -> str:
     return c.path("bundle")
 
 
-def _etc_files(c: Container) -> dict:
-    """The container's own /etc/hostname, /etc/hosts, /etc/resolv.conf (bind-mounted files)."""
+def _etc_files(c: Container, own_ip: str | None = None, nameserver: str | None = None) -> dict:
+    """The container's own /etc/hostname, /etc/hosts, /etc/resolv.conf (bind-mounted files),
+    written at every start as docker does (its address may have changed); on a user network the
+    resolver is hull's on the gateway; --network container:NAME shares that container's."""
     cfg, hc = c.config["Config"], c.config["HostConfig"]
-    host_net = hc.get("NetworkMode") == "host"
+    mode = hc.get("NetworkMode") or "none"
+    if mode.startswith("container:"):
+        other = Containers(c.root).get(mode.split(":", 1)[1])
+        return {f"/etc/{n}": other.path(n) for n in ("hostname", "hosts", "resolv.conf")}
     hostname = cfg.get("Hostname") or c.id[:12]
+    host_net = mode == "host"
     contents = {
         "hostname": hostname + "\n",
-        "hosts": _host_file("/etc/hosts") if host_net else bundle.hosts_file(hostname, hc.get("ExtraHosts") or []),
+        "hosts": _host_file("/etc/hosts") if host_net else
+        bundle.hosts_file(hostname, hc.get("ExtraHosts") or [], own_ip),
         "resolv.conf": _host_file("/etc/resolv.conf") if host_net else
-        bundle.resolv_conf(hc.get("Dns") or [], hc.get("DnsSearch") or [], hc.get("DnsOptions") or []),
+        bundle.resolv_conf(hc.get("Dns") or ([nameserver] if nameserver else []),
+                           hc.get("DnsSearch") or [], hc.get("DnsOptions") or [], keep_search=not nameserver),
     }
     files = {}
     for name, text in contents.items():
         path = c.path(name)
-        if not os.path.exists(path):  # a file of the container's: what it wrote there stays
-            with open(path, "w") as f:
-                f.write(text)
+        with open(path, "w") as f:
+            f.write(text)
         files[f"/etc/{name}"] = path
     return files
+
+
+def _container_netns(c: Container, ref: str) -> str:
+    other = Containers(c.root).get(ref)
+    if not other.init_alive():
+        raise Conflict(f"cannot join network of a non running container: {ref}")
+    return f"/proc/{other.state['Pid']}/ns/net"
 
 
 def _host_file(path: str) -> str:
@@ -91,19 +108,41 @@ def _host_file(path: str) -> str:
 
 # -- launch, finish -------------------------------------------------------------------------------------
 
-def launch(c: Container, stdio, console=None) -> int:
-    """Create and start the container (the caller holds its lock and is a child subreaper, so the
-    init becomes its child); records it as running, watched by this process. Returns the init PID."""
+def network_mode(c: Container) -> str:
+    return c.config["HostConfig"].get("NetworkMode") or "none"
+
+
+def launch(c: Container, stdio, console=None, agent=None, reservation=None) -> int:
+    """Create the container, put it on its network, start it (the caller holds its lock and is a
+    child subreaper, so the init becomes its child); records it as running, watched by this
+    process. Returns the init PID. reservation (network.ports) holds its host ports for the caller."""
     from runtime.container import lifecycle
+    mode = network_mode(c)
+    bridged = mode not in ("none", "host") and not mode.startswith("container:")
+    own_agent = None
+    if bridged and agent is None:
+        from runtime.network import netlink
+        agent = own_agent = netlink.Agent()  # pyroute2 loads in it meanwhile, on the other core
     path = prepare(c)
     store = core_store(c.root)
+    attached = []
     try:
         lifecycle.delete(store, c.id, force=True)  # what a crash may have left in the core
         core = lifecycle.create(store, c.id, path, console=console, stdio=stdio)
+        if bridged:
+            attached = _connect(c, core.pid, agent, mode, reservation)
+        c.state["Network"] = attached  # recorded before it runs: whoever ends it knows what to take back
+        c.save_state()
         lifecycle.start(store, c.id)
     except BaseException:
+        _disconnect(c, attached)
+        if reservation is not None:
+            reservation.release()
         _release(c)
         raise
+    finally:
+        if own_agent is not None:
+            own_agent.close()
     me = os.getpid()
     c.state.update(Running=True, Paused=False, Restarting=False, Pid=core.pid, PidStart=core.record["init_start"],
                    StartedAt=now_rfc3339(), FinishedAt=c.state.get("FinishedAt"), ExitCode=0, Error="",
@@ -112,11 +151,73 @@ def launch(c: Container, stdio, console=None) -> int:
     return core.pid
 
 
+def _connect(c: Container, pid: int, agent, mode: str, reservation) -> list:
+    """The container's networks (its first, then those `network connect` added while it was
+    stopped), its published ports on the first; its /etc/hosts and resolv.conf written to match."""
+    from runtime.network import endpoint, ports
+    hc = c.config["HostConfig"]
+    bindings = ports.from_docker(hc.get("PortBindings") or {})
+    if hc.get("PublishAllPorts"):
+        published = {f"{b['container_port']}/{b['proto']}" for b in bindings}
+        bindings += [b for b in ports.exposed(c.config["Config"].get("ExposedPorts"))
+                     if f"{b['container_port']}/{b['proto']}" not in published]
+    if reservation is None:
+        reservation = ports.Reservation()
+    attached = []
+    try:
+        for i, (name, opts) in enumerate(_networks_of(c, mode)):
+            attached.append(endpoint.connect(c, pid, agent, name, opts.get("Aliases") or [], opts.get("IPAddress"),
+                                             bindings if i == 0 else [], reservation, _alive(c.root), index=i))
+    except BaseException:
+        _disconnect(c, attached)
+        raise
+    first = attached[0]
+    user_network = first["network"] != "bridge"
+    _etc_files(c, first["endpoint"]["IPv4Address"], first["gateway"] if user_network else None)
+    return attached
+
+
+def _networks_of(c: Container, mode: str) -> list:
+    extra = c.config.get("Networks") or {}
+    first = extra.get(mode) or {"Aliases": c.config["HostConfig"].get("NetworkAliases") or [],
+                                "IPAddress": c.config["HostConfig"].get("IPAddress")}
+    return [(mode, first)] + [(n, o) for n, o in extra.items() if n != mode]
+
+
+def _alive(root: str):
+    """Is the container an endpoint belongs to still there and running (or starting: its runtime
+    state exists)? Endpoints of the others are taken back when an address is handed out."""
+    def alive(cid: str) -> bool:
+        c = Container(root, cid)
+        try:
+            c.load()
+        except HullError:
+            return False
+        return c.init_alive() or os.path.isdir(os.path.join(root, "run", "oci", cid))
+    return alive
+
+
+def _disconnect(c: Container, attached: list) -> None:
+    from runtime.network import endpoint
+    for a in attached:
+        try:
+            endpoint.disconnect(c.root, c.id, a)
+        except (OSError, HullError):
+            pass
+
+
+def needs_dns(c: Container) -> bool:
+    """Is the container on a user network (where the monitor answers names)?"""
+    return any(a["network"] != "bridge" for a in c.state.get("Network") or [])
+
+
 def finish(c: Container, code: int, error: str = "") -> bool:
     """Record an exit (the caller holds the lock); returns True if --rm removed the container."""
     c.state.update(Running=False, Paused=False, Pid=0, PidStart=None, ExitCode=code, Error=error,
                    FinishedAt=now_rfc3339(), OOMKilled=_oom_killed(c))
     _release(c)
+    _disconnect(c, c.state.get("Network") or [])
+    c.state["Network"] = []
     c.save_state()
     if c.config["HostConfig"].get("AutoRemove"):
         remove_files(c, anonymous_volumes=True)  # --rm takes its anonymous volumes too, as docker
@@ -188,6 +289,7 @@ def stop(containers: Containers, c: Container, timeout: float | None) -> None:
     or 10 s); a container that is not running is fine."""
     with c:
         c.state["StoppedByUser"] = True  # no restart policy brings it back (docker's rule)
+        c.state["Restarting"] = False
         c.save_state()
         running = c.init_alive()
         if running:
@@ -241,6 +343,7 @@ def remove(containers: Containers, ref: str, force: bool, volumes: bool = False)
             signal_container(c, signal.SIGKILL)
             wait_until(lambda: not c.init_alive(), 10)
         _release(c)
+        _disconnect(c, c.state.get("Network") or [])
         remove_files(c, anonymous_volumes=volumes)
     return ref
 

@@ -272,7 +272,7 @@ def test_rmi_refuses_an_image_in_use(engine):
 def test_run_pulls_what_is_missing(engine, tmp_path):
     from registries import RegistryServer
     (tmp_path / "reg").mkdir()
-    server = RegistryServer(tmp_path / "reg")
+    server = RegistryServer(tmp_path / "reg", netns=engine.netns.path)  # where hull runs: loopback there
     try:
         name = f"{server.addr}/lab/box:1"
         engine("tag", "busybox", name)

@@ -151,3 +151,26 @@ def test_bad_input_like_podman(engine, podman):
     names = engine("ps", "-a", "--format", "{{.Names}}").stdout.split()
     assert names == ["busy"]  # no failed run left a container behind
     podman("rm", "-f", "busy")
+
+
+def test_ports_like_podman(engine, podman):
+    """hull port, the PORTS column and NetworkSettings.Ports, on the same -p flags (each engine in a
+    network namespace of its own)."""
+    for e, image in ((engine, "busybox"), (podman, BUSYBOX)):
+        e("run", "-d", "--name", "pub", "-p", "18081:80", "-p", "127.0.0.1:18082:81/udp", image, "sleep", "100",
+          check=True)
+    ours, theirs = both(engine, podman, "port", "pub")
+    assert sorted(ours.stdout.splitlines()) == sorted(theirs.stdout.splitlines())  # podman's order varies
+    assert ours.stdout == "80/tcp -> 0.0.0.0:18081\n81/udp -> 127.0.0.1:18082\n"  # docker's: by port
+    same(engine, podman, "port", "pub", "80")
+    same(engine, podman, "port", "pub", "81/udp")
+    ours, theirs = both(engine, podman, "ps", "--format", "{{.Ports}}")
+    assert ours.stdout == theirs.stdout == "0.0.0.0:18081->80/tcp, 127.0.0.1:18082->81/udp\n"
+    ours, theirs = both(engine, podman, "inspect", "-f", "{{json .NetworkSettings.Ports}}", "pub")
+    import json
+    theirs = {k: [{**b, "HostIp": b["HostIp"] or "0.0.0.0"} for b in v] for k, v in json.loads(theirs.stdout).items()}
+    assert json.loads(ours.stdout) == theirs  # docker's HostIp is 0.0.0.0 where podman leaves it empty
+    ours, theirs = both(engine, podman, "inspect", "-f", "{{.NetworkSettings.IPPrefixLen}} "
+                        "{{len .NetworkSettings.Networks}}", "pub")
+    assert ours.stdout.split()[1] == theirs.stdout.split()[1] == "1"
+    podman("rm", "-f", "-t", "0", "pub")
