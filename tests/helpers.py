@@ -169,3 +169,17 @@ def docker_archive(path, layers: list, tags=("bad:latest",), diff_ids=None) -> s
     with open(path, "wb") as f:
         f.write(tar_bytes(files))
     return str(path)
+
+
+def wait_for(check, what: str, timeout: float = 20) -> None:
+    """Poll check() until it is true; fail the test naming what was awaited."""
+    import time
+    deadline = time.time() + timeout
+    while not check():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def inspect(hull, name: str, fmt: str) -> str:
+    """`hull inspect -f FMT NAME`, stripped."""
+    return hull("inspect", "-f", fmt, name).stdout.strip()

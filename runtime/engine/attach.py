@@ -58,7 +58,8 @@ def run_in_foreground(c, interactive: bool, tty: bool, agent=None) -> int:
         monitor.request(c.root, op="dns")  # the monitor answers names on user networks
     writer = logs.Writer(c.path(f"{c.id}-json.log"), *logs.parse_options(
         c.config["HostConfig"].get("LogConfig", {}).get("Config") or {}))
-    forwarded = _forward_signals(pid) if not tty else {}
+    from runtime.container.lifecycle import forward_signals
+    forwarded = forward_signals(pid) if not tty else {}  # docker run's --sig-proxy
     try:
         if tty:
             from runtime.linux import tty as tty_mod
@@ -81,17 +82,6 @@ def run_in_foreground(c, interactive: bool, tty: bool, agent=None) -> int:
     except NotFound:
         pass  # removed while it ran (rm -f): nothing to record
     return code
-
-
-def _forward_signals(pid: int) -> dict:
-    """docker run's --sig-proxy: what hull gets, the container's init gets."""
-    def forward(sig, _frame):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-    return {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-                                                   signal.SIGUSR1, signal.SIGUSR2)}
 
 
 def _relay_pipes(pipes: list, writer) -> None:

@@ -14,23 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from helpers import processes_mentioning
+from helpers import inspect, processes_mentioning, wait_for
 from runtime import cgroups
 
 pytestmark = pytest.mark.root
 V2 = cgroups.detect() == 2
 MiB = 1024 * 1024
-
-
-def wait_for(check, what, timeout=20):
-    deadline = time.time() + timeout
-    while not check():
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def inspect(engine, name, fmt):
-    return engine("inspect", "-f", fmt, name).stdout.strip()
 
 
 def host_cgroup_file(engine, name, v1_name, v2_name) -> str:

@@ -7,10 +7,11 @@ import json
 import os
 import signal
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from helpers import inspect, wait_for
 
 pytestmark = pytest.mark.root
 HTTPD = ["sh", "-c", "mkdir -p /www && echo hello-from-$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www"]
@@ -22,17 +23,6 @@ def fetch(ns, url: str) -> str:
                                 ".decode(), end='')", capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
     return p.stdout
-
-
-def wait_for(check, what, timeout=20):
-    deadline = time.time() + timeout
-    while not check():
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def inspect(engine, name, fmt):
-    return engine("inspect", "-f", fmt, name).stdout.strip()
 
 
 def serving(engine, name):
