@@ -87,11 +87,13 @@ class Manager(base.Manager):
             parent, d = d, os.path.join(d, part)
             try:
                 os.mkdir(d, 0o755)
+                self.created.insert(0, d)
+                trace.note(f"mkdir {d}")
             except FileExistsError:
-                continue
-            self.created.insert(0, d)
-            trace.note(f"mkdir {d}")
+                pass
             if mount == self.mounts.get("cpuset"):
+                # also for a parent someone else just made: it may not have its CPUs yet, and a
+                # child of an empty cpuset refuses tasks (ENOSPC)
                 self._inherit_cpuset(parent, d)
 
     @staticmethod

@@ -300,3 +300,21 @@ def test_the_kernel_verifier_accepts_device_programs(rules):
     parsed = resources.parse({"devices": rules})[0]["devices"]
     fd = libc.bpf_load_device_program(devices.program(parsed + ALLOWED_DEVICES))
     os.close(fd)
+
+
+def test_parallel_creates_under_a_fresh_parent(bundle, tmp_path):
+    """Containers of different roots created at once while /hull does not exist yet: on v1 one of
+    them makes the parent cpuset, the others must not take it before its CPUs are set (a child of
+    an empty cpuset refuses tasks: ENOSPC). Seen as `No space left on device` under load."""
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+    from helpers import hull_oci_cmd
+    path = bundle.args("true").save()
+    for _ in range(8):
+        roots = [tempfile.mkdtemp(prefix="hull-test-", dir="/run") for _ in range(6)]
+        with ThreadPoolExecutor(6) as pool:
+            results = list(pool.map(lambda r: subprocess.run(hull_oci_cmd() + ["--root", r, "run", "-b", path, "x"],
+                                                             capture_output=True, text=True), roots))
+        for r in roots:
+            os.rmdir(r)
+        assert [p.returncode for p in results] == [0] * 6, [p.stderr for p in results if p.returncode]
