@@ -310,7 +310,7 @@ def test_parallel_creates_under_a_fresh_parent(bundle, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
     from helpers import hull_oci_cmd
     path = bundle.args("true").save()
-    for _ in range(8):
+    for _ in range(20):
         roots = [tempfile.mkdtemp(prefix="hull-test-", dir="/run") for _ in range(6)]
         with ThreadPoolExecutor(6) as pool:
             results = list(pool.map(lambda r: subprocess.run(hull_oci_cmd() + ["--root", r, "run", "-b", path, "x"],
