@@ -13,7 +13,7 @@ FORMAT = Flag("format", value=True, help="a Go template ('table {{.ID}}\\t{{.Siz
 
 VERBS = [
     Verb("images", "list images", [
-        Flag("all", "a", help="all images (hull keeps no intermediate ones: the same as without)"),
+        Flag("all", "a", help="build steps' intermediate images too"),
         Flag("quiet", "q", help="only image IDs"), Flag("digests", help="show repository digests"),
         Flag("no-trunc", help="full image IDs"),
         Flag("filter", "f", value=True, many=True, help="dangling=true|false, reference=PATTERN, before=IMAGE, "
@@ -78,10 +78,15 @@ def image_rows(st, args) -> list:
     from runtime.image.reference import parse as parse_ref
     filters = _image_filters(st, args)
     want = parse_ref(args.reference, default_tag=None) if getattr(args, "reference", None) else None
+    from runtime.image.store import is_cache
     rows = []
-    for ref, desc in st.entries():
+    entries = st.entries()
+    listed = {desc["digest"] for _, desc in entries if not is_cache(desc)}
+    for ref, desc in entries:
         if want and (ref is None or ref.name != want.name or (want.tag and ref.tag != want.tag)):
             continue
+        if is_cache(desc) and (not getattr(args, "all", False) or desc["digest"] in listed):
+            continue  # a build step's image: docker's intermediate images, shown with -a
         manifest = st.manifest(desc)
         image_id = manifest["config"]["digest"]
         config = st.config(manifest)
@@ -385,10 +390,11 @@ def prune_images(args, every: bool) -> tuple:
     removed = []
     with store(args) as st:
         before = _store_bytes(st.root)
+        from runtime.image.store import is_cache
         for ref, desc in st.entries():
             image_id = st.image_id(desc)
-            if image_id in users or (ref is not None and not every):
-                continue
+            if image_id in users or (ref is not None and not every) or is_cache(desc):
+                continue  # (build steps go with `builder prune`)
             for r in st.remove(image_id):
                 removed.append(f"untagged: {r.familiar()}")
             if f"deleted: {image_id}" not in removed:

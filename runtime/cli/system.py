@@ -137,7 +137,7 @@ def cmd_system_prune(args):
     from runtime.engine.volumes import Volumes, users
     what = ["all stopped containers", "all volumes not used by at least one container" if args.volumes else None,
             "all images without at least one container associated to them" if args.all else "all dangling images",
-            "all networks not used by at least one container",
+            "all networks not used by at least one container", "all build cache",
             "what a crashed hull left behind (mounts, runtime state, cgroups, published ports)"]
     if not args.force and not confirm("WARNING! This will remove:\n" + "\n".join(
             f"  - {w}" for w in what if w) + "\n"):
@@ -158,6 +158,11 @@ def cmd_system_prune(args):
     freed += img_freed
     if removed:
         print("Deleted Images:\n" + "\n".join(removed) + "\n")
+    from runtime.cli.build import prune_cache
+    cache, cache_freed = prune_cache(args)
+    freed += cache_freed
+    if cache:
+        print("Deleted build cache objects:\n" + "\n".join(cache) + "\n")
     for line in leaks(args.root):
         print(line)
     print(f"Total reclaimed space: {display.human_size(max(freed, 0))}")
@@ -171,10 +176,18 @@ def cmd_system_df(args):
     from runtime.engine.volumes import Volumes, users
     containers = _containers(args).all()
     in_use = image_users(args.root)
+    from runtime.image.store import is_cache
     with store(args) as st:
-        images = {}
+        images, image_layers, cache_layers, steps = {}, set(), {}, 0
         for _, desc in st.entries():
+            layers = [b["digest"] for b in st.manifest(desc)["layers"]]
+            if is_cache(desc):  # a build step: counted as build cache, for the layers no image has
+                steps += 1
+                cache_layers.update(zip(layers, st.layer_sizes(desc)))
+                continue
             images[st.image_id(desc)] = st.size(desc)
+            image_layers.update(layers)
+        cache_size = sum(n for blob, n in cache_layers.items() if blob not in image_layers)
     image_active = sum(1 for i in images if i in in_use)
     image_reclaim = sum(size for i, size in images.items() if i not in in_use)
     sizes = {c.id: du(c.path("upper")) for c in containers}
@@ -196,7 +209,8 @@ def cmd_system_df(args):
         Struct({"Type": "Local Volumes", "TotalCount": str(len(vol_sizes)),
                 "Active": str(sum(1 for n in vol_sizes if n in used)), "Size": display.human_size(sum(vol_sizes.values())),
                 "Reclaimable": pct(sum(s for n, s in vol_sizes.items() if n not in used), sum(vol_sizes.values()))}),
-        Struct({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        Struct({"Type": "Build Cache", "TotalCount": str(steps), "Active": "0", "Size": display.human_size(cache_size),
+                "Reclaimable": display.human_size(cache_size)}),
     ]
     sys.stdout.write(format_rows(args.format or "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t"
                                  "{{.Reclaimable}}", rows, {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE",

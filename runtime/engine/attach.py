@@ -15,8 +15,9 @@ from runtime.errors import Conflict, NotFound
 DETACH = b"\x10\x11"  # ctrl-p ctrl-q
 
 
-def run_in_foreground(c, interactive: bool, tty: bool, agent=None) -> int:
-    """Start the (locked by us meanwhile) container and watch it to the end; its exit code."""
+def run_in_foreground(c, interactive: bool, tty: bool, agent=None, out: tuple = (1, 2)) -> int:
+    """Start the (locked by us meanwhile) container and watch it to the end; its exit code. Its
+    stdout and stderr go to the fds out (and to its log)."""
     from runtime.linux import libc, proc
     libc.set_child_subreaper()
     devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -34,7 +35,7 @@ def run_in_foreground(c, interactive: bool, tty: bool, agent=None) -> int:
         else:
             out_r, out_w = os.pipe2(os.O_CLOEXEC)
             err_r, err_w = os.pipe2(os.O_CLOEXEC)
-            pipes = [(out_r, 1, "stdout"), (err_r, 2, "stderr")]
+            pipes = [(out_r, out[0], "stdout"), (err_r, out[1], "stderr")]
             stdio = (0 if interactive else devnull, out_w, err_w)
         from runtime.network import ports
         reservation = ports.Reservation()  # the host ports it publishes: ours while it runs

@@ -49,12 +49,14 @@ def merge_env(image_env: list, extra: list) -> list:
     return list(env.values())
 
 
-def resolve_user(rootfs: str, user: str) -> dict:
+def resolve_user(rootfs: str, user: str, table=None) -> dict:
     """USER[:GROUP] (names or numbers) -> OCI process.user, looked up in the image's files as docker
-    does; a user's other groups in /etc/group become additionalGids."""
+    does; a user's other groups in /etc/group become additionalGids. table(path) reads a file's
+    lines split at colons (default: from the directory rootfs)."""
     name, _, group = (user or "").partition(":")
-    passwd = _table(rootfs, "/etc/passwd")
-    groups = _table(rootfs, "/etc/group")
+    table = table or (lambda path: _table(rootfs, path))
+    passwd = table("/etc/passwd")
+    groups = table("/etc/group")
     if not name:
         name = "0"
     if name.isdigit():

@@ -53,6 +53,43 @@ class Lower:
         return False
 
 
+    def find(self, rel: str) -> str | None:
+        """The path of rel in the layer that provides it, or None (deleted, or never there)."""
+        if not rel.strip("/"):
+            return self.dirs[0] if self.dirs else None
+        if not self.exists(rel):
+            return None
+        for d in self.dirs:
+            p = os.path.join(d, rel.strip("/"))
+            if os.path.lexists(p):
+                return p
+        return None
+
+    def resolve(self, rel: str) -> str:
+        """rel with every symlink on the way followed as inside the image (never above its root):
+        where a write to rel lands (docker's FollowSymlinkInScope over the layers)."""
+        todo, done, hops = rel.strip("/").split("/"), [], 0
+        while todo:
+            part = todo.pop(0)
+            if part in ("", "."):
+                continue
+            if part == "..":
+                done = done[:-1]
+                continue
+            real = self.find("/".join(done + [part]))
+            if real is not None and os.path.islink(real):
+                hops += 1
+                if hops > 40:
+                    raise OSError(40, "too many levels of symbolic links", rel)
+                target = os.readlink(real)
+                if target.startswith("/"):
+                    done = []
+                todo = target.split("/") + todo
+                continue
+            done.append(part)
+        return "/".join(done)
+
+
 def diff(upper: str, lower: Lower) -> list:
     """[(kind, path)] as docker diff lists them: A added, C changed, D deleted, sorted by path."""
     out = []

@@ -30,15 +30,20 @@ def _layer_media_type(path: str) -> str:
     return MEDIA_LAYER + (f"+{kind}" if kind else "")
 
 
-def commit_image(store: Store, ref: Reference | None, config: dict, layers: list) -> dict:
-    """Store config and manifest for layers [(blob digest, size, media type)]; tag ref (or keep
-    the image untagged). Returns the manifest descriptor."""
+def store_image(store: Store, config: dict, layers: list) -> dict:
+    """Store config and manifest for layers [(blob digest, size, media type)], unnamed; returns the
+    manifest descriptor."""
     config_digest, config_size = store.put_bytes(json.dumps(config).encode())
     manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
                 "config": {"mediaType": MEDIA_CONFIG, "digest": config_digest, "size": config_size},
                 "layers": [{"mediaType": m, "digest": d, "size": s} for d, s, m in layers]}
     digest, size = store.put_bytes(json.dumps(manifest).encode())
-    desc = {"mediaType": MEDIA_MANIFEST, "digest": digest, "size": size}
+    return {"mediaType": MEDIA_MANIFEST, "digest": digest, "size": size}
+
+
+def commit_image(store: Store, ref: Reference | None, config: dict, layers: list) -> dict:
+    """store_image(), then tag ref (or keep the image untagged). Returns the manifest descriptor."""
+    desc = store_image(store, config, layers)
     if ref is None:
         store.layer_dirs(desc)  # unpacked (and checked) before it is listed, as a named one
         store.keep_untagged(desc)

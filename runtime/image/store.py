@@ -33,6 +33,7 @@ from runtime.image.reference import Reference, parse
 DEFAULT_ROOT = "/var/lib/hull/images"
 REF_NAME = "org.opencontainers.image.ref.name"
 REPO_DIGEST = "dev.hull.repo-digest"  # NAME@DIGEST: where the manifest came from or went to
+BUILD_CACHE = "dev.hull.build-cache"  # the cache key of a build step whose result this image is
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
@@ -172,17 +173,44 @@ class Store:
         annotations = {REF_NAME: str(ref)}
         if repo_digest or old and old["digest"] == desc["digest"] and REPO_DIGEST in old.get("annotations", {}):
             annotations[REPO_DIGEST] = repo_digest or old["annotations"][REPO_DIGEST]
-        keep = [d for d in entries if _name(d) != str(ref) and not (_name(d) is None and d["digest"] == desc["digest"])]
+        keep = [d for d in entries if _name(d) != str(ref) and not (
+            _name(d) is None and d["digest"] == desc["digest"] and not _cached(d))]
         keep.append({**{k: desc[k] for k in ("mediaType", "digest", "size") if k in desc}, "annotations": annotations})
         if old and old["digest"] != desc["digest"] and not any(d["digest"] == old["digest"] for d in keep):
             keep.append(_untagged(old))
         index["manifests"] = keep
         self._write(os.path.join(self.root, "index.json"), index)
 
+    # -- the build cache: untagged entries that name the build step they are the result of --------------
+    def cache_get(self, key: str) -> dict | None:
+        for d in self._index()["manifests"]:
+            if (d.get("annotations") or {}).get(BUILD_CACHE) == key and self.has_blob(d["digest"]):
+                return d
+        return None
+
+    def cache_put(self, key: str, desc: dict) -> None:
+        index = self._index()
+        entries = [d for d in index["manifests"] if (d.get("annotations") or {}).get(BUILD_CACHE) != key]
+        entries.append({**{k: desc[k] for k in ("mediaType", "digest", "size")}, "annotations": {BUILD_CACHE: key}})
+        index["manifests"] = entries
+        self._write(os.path.join(self.root, "index.json"), index)
+
+    def cache_entries(self) -> list:
+        return [d for d in self._index()["manifests"] if _cached(d)]
+
+    def cache_clear(self) -> int:
+        """Forget every build step (prune() then frees what only they used); returns how many."""
+        index = self._index()
+        keep = [d for d in index["manifests"] if not _cached(d)]
+        gone = len(index["manifests"]) - len(keep)
+        index["manifests"] = keep
+        self._write(os.path.join(self.root, "index.json"), index)
+        return gone
+
     def keep_untagged(self, desc: dict) -> None:
         """List an image without a name (a loaded archive without RepoTags, a commit without one)."""
         index = self._index()
-        if not any(d["digest"] == desc["digest"] for d in index["manifests"]):
+        if not any(d["digest"] == desc["digest"] and not _cached(d) for d in index["manifests"]):
             index["manifests"].append(_untagged(desc))
             self._write(os.path.join(self.root, "index.json"), index)
 
@@ -435,6 +463,15 @@ class Store:
 
 def _name(desc: dict) -> str | None:
     return (desc.get("annotations") or {}).get(REF_NAME)
+
+
+def _cached(desc: dict) -> bool:
+    return BUILD_CACHE in (desc.get("annotations") or {})
+
+
+def is_cache(desc: dict) -> bool:
+    """A build step's result (hidden from `images` without -a, taken by `builder prune`)."""
+    return _cached(desc)
 
 
 def _untagged(desc: dict) -> dict:
