@@ -23,8 +23,8 @@ DESCRIPTION = "The docker-style engine: images, containers, registries."
 
 def _groups():
     """[(verb table, handlers)] of every verb module (imported only when hull runs a verb)."""
-    from runtime.cli import containers, images, network, system, volumes
-    return [(images.VERBS, images.HANDLERS), (containers.VERBS, containers.HANDLERS),
+    from runtime.cli import build, containers, images, network, system, volumes
+    return [(images.VERBS, images.HANDLERS), (build.VERBS, build.HANDLERS), (containers.VERBS, containers.HANDLERS),
             (volumes.VERBS, volumes.HANDLERS), (network.VERBS, network.HANDLERS), (system.VERBS, system.HANDLERS)]
 
 
@@ -36,10 +36,11 @@ def _tables():
     from runtime.cli.args import Verb
     verbs["version"] = Verb("version", "print the version")
     verbs["image"] = Verb("image", "image commands: ls, inspect, rm, prune, history, import, load, save, tag, "
-                                   "pull, push", [], ["command"], rest=True)
+                                   "pull, push, build", [], ["command"], rest=True)
     verbs["container"] = Verb("container", "container commands: ls, run, create, start, stop, rm, inspect, logs, "
                                            "exec, prune ...", [], ["command"], rest=True)
     verbs["volume"] = Verb("volume", "volume commands: create, ls, inspect, rm, prune", [], ["command"], rest=True)
+    verbs["builder"] = Verb("builder", "build commands: build, prune", [], ["command"], rest=True)
     verbs["system"] = Verb("system", "system commands: prune, df, info", [], ["command"], rest=True)
     verbs["network"] = Verb("network", "network commands: create, ls, inspect, rm, prune, connect, disconnect", [],
                             ["command"], rest=True)
@@ -82,7 +83,8 @@ def main(argv=None) -> int:
 MANAGEMENT = {
     "image": {"ls": "images", "list": "images", "inspect": "image-inspect", "rm": "rmi", "remove": "rmi",
               "prune": "prune", "history": "history", "import": "import", "load": "load", "save": "save",
-              "tag": "tag", "pull": "pull", "push": "push"},
+              "tag": "tag", "pull": "pull", "push": "push", "build": "build"},
+    "builder": {"prune": "builder-prune", "build": "build"},
     "container": {"ls": "ps", "list": "ps", "prune": "container-prune", **{v: v for v in (
         "run", "create", "start", "stop", "restart", "kill", "rm", "inspect", "logs", "exec", "wait", "top", "stats",
         "rename", "pause", "unpause", "attach", "update", "diff", "commit", "cp", "export", "port")}},

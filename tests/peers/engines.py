@@ -286,3 +286,44 @@ class Containerd(Engine):
             self("tasks", "delete", "--force", cid)
         for cid in self("containers", "ls", "-q").stdout.split():
             self("containers", "delete", cid)
+
+
+class Buildah(Engine):
+    """buildah with its own storage and containers.conf, runc as its runtime; its RUN steps live in
+    the engine's netns (tests build with --network none). busybox is pulled from the docker-archive."""
+
+    name = "buildah"
+    host_paths = ("/var/lib/containers", "/run/containers", "/run/buildah")
+
+    def __init__(self, runtime, archive, rootfs_tar):
+        super().__init__(runtime, archive, rootfs_tar)
+        d = self.dir
+        with open(os.path.join(d, "containers.conf"), "w") as f:
+            f.write(textwrap.dedent(f"""\
+                [containers]
+                default_ulimits = ["nofile=20000:20000"]
+                [network]
+                network_backend = "cni"
+                network_config_dir = "{d}/net"
+                [engine]
+                cgroup_manager = "cgroupfs"
+                events_logger = "file"
+                events_logfile_path = "{d}/events.log"
+                tmp_dir = "{d}/tmp"
+                runtime = "{os.path.basename(runtime)}"
+                [engine.runtimes]
+                {os.path.basename(runtime)} = ["{runtime}"]
+                """))
+        with open(os.path.join(d, "storage.conf"), "w") as f:
+            f.write(f'[storage]\ndriver = "overlay"\ngraphroot = "{d}/storage"\nrunroot = "{d}/run"\n')
+        self.env.update(CONTAINERS_CONF=f"{d}/containers.conf", CONTAINERS_STORAGE_CONF=f"{d}/storage.conf",
+                        TMPDIR=f"{d}/tmp")
+        os.makedirs(f"{d}/tmp", exist_ok=True)
+        self("pull", "-q", f"docker-archive:{archive}", check=True)
+
+    def cmd(self, *args) -> list:
+        return self.netns.enter + ["buildah"] + [str(a) for a in args]
+
+    def remove_containers(self):
+        self("rm", "--all")
+        self("rmi", "-af")

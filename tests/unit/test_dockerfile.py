@@ -62,7 +62,7 @@ def test_words_and_key_values():
     (["*.md"], "README.md", True), (["*.md"], "sub/x.md", False), (["**/*.md"], "sub/x.md", True),
     (["docs"], "docs/a/b.txt", True), (["docs", "!docs/keep.txt"], "docs/keep.txt", False),
     (["docs", "!docs/keep.txt"], "docs/other.txt", True), (["a?c"], "abc", True), (["a?c"], "a/c", False),
-    (["**"], "Dockerfile", False), (["*", "!src"], "src/main.c", False), (["/tmp/*"], "tmp/x", True),
+    (["**"], "Dockerfile", True), (["*", "!src"], "src/main.c", False), (["/tmp/*"], "tmp/x", True),
     (["[ab].txt"], "b.txt", True), (["node_modules/**"], "node_modules/x/y", True),
 ])
 def test_dockerignore(patterns, path, ignored):

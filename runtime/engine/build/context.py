@@ -4,7 +4,8 @@ seen through .dockerignore, never outside itself.
 .dockerignore as moby's patternmatcher reads it: one pattern a line (# comments), anchored at the
 context's root (`*.md` does not match `sub/x.md`), `*` and `?` stop at `/`, `**` crosses them, a
 pattern that matches a directory excludes what is in it, the last pattern that matches decides,
-`!` re-includes. The Dockerfile and .dockerignore themselves are always there for the builder.
+`!` re-includes. Excluding the Dockerfile and .dockerignore keeps them out of COPY only: the
+builder reads them anyway.
 """
 import glob
 import hashlib
@@ -78,8 +79,6 @@ class Ignore:
 
     def ignored(self, rel: str) -> bool:
         """Is the context path rel (or a directory it is in) excluded?"""
-        if rel in ("Dockerfile", ".dockerignore"):
-            return False
         parts = rel.strip("/").split("/")
         result = False
         for regex, negate in self.rules:
@@ -98,24 +97,27 @@ class Context:
         self.ignore = Ignore.read(self.root)
 
     def sources(self, pattern: str, line: int) -> list:
-        """Context paths (relative) for a COPY/ADD source, wildcards expanded, ignored ones left out."""
+        """[(name, resolved relative path)] for a COPY/ADD source: wildcards expanded, a symlink
+        followed inside the context (the name is what was written), ignored ones left out."""
         norm = os.path.normpath("/" + pattern).lstrip("/")
         if os.path.normpath(pattern).startswith(".."):
             raise InvalidArgument(f"line {line}: forbidden path outside the build context: {pattern}")
         if any(ch in norm for ch in "*?["):
             found = sorted(os.path.relpath(p, self.root) for p in glob.glob(os.path.join(self.root, norm)))
-            found = [f for f in found if not self.ignore.ignored(f)]
+            found = [(os.path.basename(f), self._resolve(f)) for f in found if not self.ignore.ignored(f)]
+            found = [(name, rel) for name, rel in found if os.path.lexists(self.path(rel))]
             if not found:
                 raise InvalidArgument(f"line {line}: no source files were specified: {pattern} matches nothing")
             return found
-        path = secure_join(self.root, norm)
-        rel = os.path.relpath(path, self.root)
-        if rel == ".":
-            rel = ""
-        if not os.path.lexists(path) or (rel and self.ignore.ignored(rel)):
+        rel = self._resolve(norm)
+        if not os.path.lexists(self.path(rel)) or (norm and self.ignore.ignored(norm)):
             raise InvalidArgument(f"line {line}: COPY failed: file not found in build context or excluded by "
                                   f".dockerignore: stat {pattern}: file does not exist")
-        return [rel]
+        return [(os.path.basename(norm), rel)]
+
+    def _resolve(self, rel: str) -> str:
+        out = os.path.relpath(secure_join(self.root, rel), self.root)
+        return "" if out == "." else out
 
     def path(self, rel: str) -> str:
         return os.path.join(self.root, rel) if rel else self.root

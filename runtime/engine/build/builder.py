@@ -1,0 +1,649 @@
+"""`hull build`: a Dockerfile's stages, one step at a time, as docker's classic builder does it.
+
+Every step's result is an image in the store (unnamed; a build cache entry under the step's key):
+
+    FROM            the base: an image (pulled if missing, or always with --pull), an earlier
+                    stage, or scratch; its ONBUILD triggers run first
+    RUN             a container of the engine (runner.py) on the image so far, with the build's
+                    network; its writable layer becomes the step's layer as it is
+    COPY, ADD       files written straight into a new layer directory (files.py)
+    WORKDIR         a layer only when it makes the directory
+    the others      the config changes (metadata.py); the history entry says empty_layer
+
+A step's cache key is its parent image's ID, its instruction after substitution, the build args it
+uses (RUN) and the digest of the files it reads (COPY, ADD): one changed file invalidates its step
+and those after it, never one before. Stages the target does not need are not built.
+"""
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+
+from runtime import fastjson as json
+from runtime.container.state import now_rfc3339
+from runtime.engine.build import dockerfile, files, metadata
+from runtime.engine.build.dockerfile import DockerfileError, Instruction, substitute, words
+from runtime.engine.build.files import Layer, Owner, destination
+from runtime.engine.changes import Lower
+from runtime.errors import HullError, InvalidArgument, NotFound
+
+# arguments every build has without an ARG (BuildKit's automatic platform args, docker's proxies)
+PLATFORM_ARGS = {"BUILDPLATFORM": "linux/amd64", "BUILDOS": "linux", "BUILDARCH": "amd64",
+                 "TARGETPLATFORM": "linux/amd64", "TARGETOS": "linux", "TARGETARCH": "amd64"}
+PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
+              "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
+
+
+class BuildError(HullError):
+    """A step failed: docker build's exit code 1."""
+    exit_code = 1
+
+
+class RunFailed(BuildError):
+    """A RUN's command failed: `The command '...' returned a non-zero code: N`."""
+
+
+class Options:
+    def __init__(self, tags=(), build_args=None, no_cache=False, pull=False, target=None, labels=None,
+                 quiet=False, network="bridge"):
+        self.tags, self.build_args, self.no_cache, self.pull = list(tags), dict(build_args or {}), no_cache, pull
+        self.target, self.labels, self.quiet, self.network = target, dict(labels or {}), quiet, network
+
+
+class Image:
+    """What a stage has built so far: its descriptor in the store (None for scratch), its ID,
+    its config (the image config JSON) and its manifest's layers."""
+
+    def __init__(self, desc, image_id, config: dict, layers: list):
+        self.desc, self.id, self.config, self.layers = desc, image_id, config, layers
+
+    @property
+    def cfg(self) -> dict:
+        return self.config.setdefault("config", {})
+
+
+def scratch() -> Image:
+    return Image(None, None, {"architecture": "amd64", "os": "linux", "config": {},
+                              "rootfs": {"type": "layers", "diff_ids": []}, "history": []}, [])
+
+
+class Stage:
+    def __init__(self, index: int, name: str | None, base: str, inst: Instruction):
+        self.index, self.name, self.base, self.from_inst = index, name, base, inst
+        self.instructions = []
+        self.image = None  # the result, once built
+        self.args, self.shell, self.cmd_set = {}, list(metadata.DEFAULT_SHELL), False
+
+
+class Builder:
+    def __init__(self, root: str, context, text: str, filename: str, opts: Options):
+        self.root, self.context, self.opts = root, context, opts
+        self.instructions, self.escape = dockerfile.parse(text, filename)
+        self.filename = filename
+        self.out = open(os.devnull, "w") if opts.quiet else sys.stdout
+        self.run_out = (self.out.fileno(),) * 2 if opts.quiet else (1, 2)  # where RUN's output goes
+        self.used_args = set()
+        self.agent = None
+        self.step = 0
+        self.global_args = dict(PLATFORM_ARGS)
+        self.stages = self._stages()
+
+    def store(self):
+        from runtime.engine.runner import image_store
+        return image_store(self.root)
+
+    # -- stages ---------------------------------------------------------------------------------------
+    def _stages(self) -> list:
+        stages = []
+        for inst in self.instructions:
+            if inst.name == "FROM":
+                ws = words(inst.args, self.global_args, self.escape)
+                if len(ws) == 3 and ws[1].lower() == "as":
+                    name = ws[2].lower()
+                elif len(ws) == 1:
+                    name = None
+                else:
+                    raise DockerfileError(f"{self.filename}:{inst.line}: FROM requires IMAGE [AS NAME]")
+                if name and any(s.name == name for s in stages):
+                    raise DockerfileError(f"{self.filename}:{inst.line}: duplicate stage name {name!r}")
+                platform = substitute(inst.flags.get("platform", ""), self.global_args, self.escape)
+                if platform not in ("", "linux/amd64", "linux/x86_64"):
+                    raise DockerfileError(f"{self.filename}:{inst.line}: hull builds linux/amd64 images only "
+                                          f"(--platform={platform})")
+                stages.append(Stage(len(stages), name, ws[0], inst))
+            elif not stages:
+                if inst.name != "ARG":
+                    raise DockerfileError(f"{self.filename}:{inst.line}: {inst.name} before the first FROM: "
+                                          "no build stage in current context")
+                for key, value in self._arg_pairs(inst, self.global_args):
+                    self.global_args[key] = self.opts.build_args.get(key, value)
+                    self.used_args.add(key)
+            else:
+                stages[-1].instructions.append(inst)
+        if not stages:
+            raise DockerfileError(f"{self.filename}: no FROM instruction")
+        return stages
+
+    def _stage(self, ref: str, before: int):
+        """The stage a name (or index) refers to, among those before index `before`."""
+        if ref.isdigit():
+            i = int(ref)
+            if i >= before:
+                raise DockerfileError(f"invalid stage index {ref}: only earlier stages can be used")
+            return self.stages[i]
+        return next((s for s in self.stages[:before] if s.name == ref.lower()), None)
+
+    def _needed(self, target: Stage) -> list:
+        """The target and the stages it uses (FROM a stage, COPY --from), in file order."""
+        need, todo = set(), [target]
+        while todo:
+            s = todo.pop()
+            if s.index in need:
+                continue
+            need.add(s.index)
+            refs = [s.base] + [i.flags["from"] for i in s.instructions if i.name == "COPY" and "from" in i.flags]
+            for ref in refs:
+                dep = self._stage(substitute(ref, self.global_args, self.escape), s.index)
+                if dep is not None:
+                    todo.append(dep)
+        return [s for s in self.stages if s.index in need]
+
+    # -- the build ------------------------------------------------------------------------------------
+    def build(self) -> str:
+        target = self.stages[-1]
+        if self.opts.target:
+            target = next((s for s in self.stages if s.name == self.opts.target.lower()), None)
+            if target is None:
+                raise InvalidArgument(f"target stage {self.opts.target} could not be found")
+        if self.opts.labels:  # --label: one more LABEL step, as docker adds it
+            pairs = " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in self.opts.labels.items())
+            target.instructions.append(Instruction("LABEL", pairs, 0, f"LABEL {pairs}", {}))
+        stages = self._needed(target)
+        self.total = sum(1 + len(s.instructions) for s in stages)
+        try:
+            for stage in stages:
+                stage.image = self._build_stage(stage)
+        finally:
+            if self.agent is not None:
+                self.agent.close()
+        unused = sorted(set(self.opts.build_args) - self.used_args - set(PROXY_ARGS))
+        if unused:
+            sys.stderr.write(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
+        image = target.image
+        if image.desc is None:
+            raise BuildError("No image was generated: the target stage is an empty FROM scratch")
+        with self.store() as st:
+            from runtime.image.reference import parse as parse_ref
+            for tag in self.opts.tags:
+                st.tag(parse_ref(tag), image.desc)
+            if not self.opts.tags:
+                st.keep_untagged(image.desc)  # docker's dangling image
+        self.say(f"Successfully built {image.id.removeprefix('sha256:')[:12]}")
+        for tag in self.opts.tags:
+            self.say(f"Successfully tagged {tag if ':' in tag.rsplit('/', 1)[-1] else tag + ':latest'}")
+        return image.id
+
+    def say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def _header(self, inst: Instruction, trigger: bool = False) -> None:
+        if trigger:
+            self.say(f" ---> Running trigger: {inst.original}")
+            return
+        self.step += 1
+        self.say(f"Step {self.step}/{self.total} : {inst.original}")
+
+    def _build_stage(self, stage: Stage) -> Image:
+        self._header(stage.from_inst)
+        image = self._base(stage)
+        self.say(f" ---> {_short(image.id) if image.id else 'scratch'}")
+        # the stage's variables: ARGs (declared in it) and ENV; ENV wins, as in docker
+        stage.shell = list(image.cfg.get("Shell") or metadata.DEFAULT_SHELL)
+        triggers = image.cfg.get("OnBuild") or []
+        if triggers:
+            image.config = {**image.config, "config": {**image.cfg, "OnBuild": None}}
+            self.say(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
+            for text in triggers:
+                inst = dockerfile.parse(text, f"{self.filename} (ONBUILD)")[0][0]
+                image = self._do(stage, image, inst, trigger=True)
+        for inst in stage.instructions:
+            image = self._do(stage, image, inst)
+        return image
+
+    def _base(self, stage: Stage) -> Image:
+        ref = substitute(stage.base, self.global_args, self.escape)
+        if ref.lower() == "scratch":
+            return scratch()
+        earlier = self._stage(ref, stage.index)
+        if earlier is not None:
+            return _copy_image(earlier.image)
+        with self.store() as st:
+            have = None
+            try:
+                have = st.lookup(ref)
+            except NotFound:
+                pass
+            if have is None or self.opts.pull:
+                from runtime.image import transfer
+                from runtime.image.config import Config
+                from runtime.image.reference import parse as parse_ref
+                transfer.pull(st, parse_ref(ref), "linux/amd64", Config(None),
+                              transfer.Progress(self.out, quiet=self.opts.quiet))
+                have = st.lookup(ref)
+            return _load(st, have[1])
+
+    def _variables(self, stage: Stage, image: Image) -> dict:
+        env = dict(stage.args)
+        for e in image.cfg.get("Env") or []:
+            k, _, v = e.partition("=")
+            env[k] = v
+        return env
+
+    def _arg_pairs(self, inst: Instruction, env: dict) -> list:
+        pairs = []
+        for w in words(inst.args, env, self.escape):
+            key, eq, value = w.partition("=")
+            if not key or not all(c.isalnum() or c == "_" for c in key):
+                raise DockerfileError(f"{self.filename}:{inst.line}: ARG: invalid name {key!r}")
+            pairs.append((key, value if eq else None))
+        if not pairs:
+            raise DockerfileError(f"{self.filename}:{inst.line}: ARG requires at least one argument")
+        return pairs
+
+    # -- steps ----------------------------------------------------------------------------------------
+    def _do(self, stage: Stage, image: Image, inst: Instruction, trigger: bool = False) -> Image:
+        self._header(inst, trigger)
+        try:
+            new = self._dispatch(stage, image, inst)
+        except RunFailed:
+            raise  # docker's own words
+        except HullError as e:  # the others name the file and line
+            msg = e.msg.removeprefix(f"line {inst.line}: ")
+            if not msg.startswith(f"{self.filename}:"):
+                e.msg = f"{self.filename}:{inst.line}: {msg}"
+                e.args = (e.msg,)
+            raise
+        if new is not image:
+            self.say(f" ---> {_short(new.id)}")
+        return new
+
+    def _dispatch(self, stage: Stage, image: Image, inst: Instruction) -> Image:
+        name = inst.name
+        variables = self._variables(stage, image)
+        if name == "ARG":
+            for key, value in self._arg_pairs(inst, variables):
+                self.used_args.add(key)
+                if key in self.opts.build_args:
+                    value = self.opts.build_args[key]
+                elif value is None:
+                    value = self.global_args.get(key)
+                if value is not None:
+                    stage.args[key] = value
+                else:
+                    stage.args.pop(key, None)
+            return self._meta(image, inst, lambda cfg: None, extra=sorted(stage.args.items()))
+        if name == "RUN":
+            return self._run(stage, image, inst, variables)
+        if name in ("COPY", "ADD"):
+            return self._copy(stage, image, inst, variables)
+        if name == "WORKDIR":
+            return self._workdir(image, inst, variables)
+        if name == "SHELL":
+            stage.shell = metadata.shell(inst)
+            return self._meta(image, inst, lambda cfg: cfg.__setitem__("Shell", stage.shell))
+        if name == "CMD":
+            stage.cmd_set = True
+            return self._meta(image, inst, lambda cfg: cfg.__setitem__("Cmd", metadata.command(inst, stage.shell)))
+        if name == "ENTRYPOINT":
+            def entrypoint(cfg):
+                argv = metadata.command(inst, stage.shell)
+                cfg["Entrypoint"] = argv or None
+                if not stage.cmd_set:
+                    cfg["Cmd"] = None  # docker: a new ENTRYPOINT drops the base image's CMD
+            return self._meta(image, inst, entrypoint)
+        if name == "MAINTAINER":
+            sys.stderr.write("[WARNING] MAINTAINER instruction is deprecated in favor of using label "
+                             f"(line {inst.line})\n")
+            author = substitute(inst.args.strip(), variables, self.escape, keep_quotes=False)
+            new = self._meta(image, inst, lambda cfg: None, author=author)
+            return new
+        simple = {"ENV": metadata.env, "LABEL": metadata.label, "EXPOSE": metadata.expose, "VOLUME": metadata.volume,
+                  "USER": metadata.user, "STOPSIGNAL": metadata.stopsignal}
+        if name in simple:
+            return self._meta(image, inst, lambda cfg: simple[name](inst, cfg, dict(variables), self.escape),
+                              extra=_substituted(inst, variables, self.escape))
+        if name == "HEALTHCHECK":
+            return self._meta(image, inst, lambda cfg: metadata.healthcheck(inst, cfg, stage.shell))
+        if name == "ONBUILD":
+            return self._meta(image, inst, lambda cfg: metadata.onbuild(inst, cfg))
+        raise DockerfileError(f"line {inst.line}: {name} is not allowed here")
+
+    def _key(self, image: Image, *parts) -> str:
+        return "sha256:" + hashlib.sha256(json.dumps([image.id or "scratch", *parts]).encode()).hexdigest()
+
+    def _cached(self, key: str):
+        if self.opts.no_cache:
+            return None
+        with self.store() as st:
+            desc = st.cache_get(key)
+            if desc is None:
+                return None
+            try:
+                found = _load(st, desc)
+            except HullError:
+                return None
+        self.say(" ---> Using cache")
+        return found
+
+    def _meta(self, image: Image, inst: Instruction, change, extra=None, author=None) -> Image:
+        """A step that only changes the config."""
+        key = self._key(image, inst.original, extra)
+        hit = self._cached(key)
+        if hit is not None:
+            return hit
+        cfg = json.loads(json.dumps(image.cfg))
+        change(cfg)
+        return self._commit(image, cfg, f"/bin/sh -c #(nop)  {inst.original}", key, author=author)
+
+    def _commit(self, image: Image, cfg: dict, created_by: str, key: str, layer_dir: str | None = None,
+                author: str | None = None) -> Image:
+        """The step's image: config (and layer, a directory in the store's tmp/) stored, cached."""
+        from runtime.engine.changes import layer_tar
+        from runtime.image.archive import store_image
+        from runtime.image.store import MEDIA_LAYER, chain_ids
+        now = now_rfc3339()
+        entry = {"created": now, "created_by": created_by}
+        config = {k: v for k, v in image.config.items() if k not in ("container_config", "container")}
+        config.update(created=now, config=cfg, rootfs={"type": "layers", "diff_ids": list(image.config["rootfs"]
+                                                                                        ["diff_ids"])})
+        if author is not None:
+            config["author"] = author
+        layers = list(image.layers)
+        with self.store() as st:
+            if layer_dir is not None:
+                fd, tar = tempfile.mkstemp(dir=os.path.join(st.root, "tmp"), prefix="build-")
+                os.close(fd)
+                try:
+                    layer_tar(layer_dir, tar)
+                    digest, size = st.put_file(tar, move=True)  # uncompressed: its digest is its diff ID
+                finally:
+                    if os.path.exists(tar):
+                        os.unlink(tar)
+                config["rootfs"]["diff_ids"].append(digest)
+                layers.append({"mediaType": MEDIA_LAYER, "digest": digest, "size": size})
+                work = tempfile.mkdtemp(dir=os.path.join(st.root, "tmp"), prefix="layer-")
+                os.rename(layer_dir, os.path.join(work, "diff"))
+                with open(os.path.join(work, "size"), "w") as f:
+                    f.write(str(size))
+                st.install(work, chain_ids(config["rootfs"]["diff_ids"])[-1])
+            else:
+                entry["empty_layer"] = True
+            config["history"] = list(image.config.get("history") or []) + [entry]
+            desc = store_image(st, config, [(layer["digest"], layer["size"], layer["mediaType"]) for layer in layers])
+            st.cache_put(key, desc)
+            return Image(desc, st.image_id(desc), config, layers)
+
+    def _tmp(self, prefix: str) -> str:
+        with self.store() as st:
+            return tempfile.mkdtemp(dir=os.path.join(st.root, "tmp"), prefix=prefix)
+
+    def _lower(self, image: Image) -> Lower:
+        if image.desc is None or not image.layers:
+            return Lower([])
+        with self.store() as st:
+            return Lower(list(reversed(st.layer_dirs(image.desc))))
+
+    # -- RUN --------------------------------------------------------------------------------------------
+    def _run(self, stage: Stage, image: Image, inst: Instruction, variables: dict) -> Image:
+        argv = metadata.command(inst, stage.shell)
+        if inst.flags.get("mount") or inst.flags.get("security"):
+            raise DockerfileError(f"line {inst.line}: RUN --mount and --security are not supported")
+        env_names = {e.split("=", 1)[0] for e in image.cfg.get("Env") or []}
+        args = [f"{k}={v}" for k, v in stage.args.items() if k not in env_names]
+        created_by = (f"|{len(args)} {' '.join(args)} " if args else "") + " ".join(argv)
+        network = inst.flags.get("network") or self.opts.network
+        key = self._key(image, "RUN", created_by, network == "none")
+        hit = self._cached(key)
+        if hit is not None:
+            return hit
+        if not image.layers:
+            raise BuildError(f"{self.filename}:{inst.line}: RUN on an empty image (FROM scratch): there is "
+                             "nothing to run")
+        layer_dir = self._run_container(image, argv, args, network)
+        try:
+            return self._commit(image, json.loads(json.dumps(image.cfg)), created_by, key, layer_dir)
+        finally:
+            shutil.rmtree(layer_dir, ignore_errors=True)
+
+    def _run_container(self, image: Image, argv: list, args: list, network: str) -> str:
+        """Run argv in a container on image; its writable layer, moved to the store's tmp/."""
+        from runtime.engine import attach, bundle, runner
+        from runtime.engine.containers import Containers
+        cfg = image.cfg
+        config = {"Image": image.id, "ImageID": image.id,
+                  "Config": {"Hostname": "", "Domainname": "", "User": cfg.get("User") or "",
+                             "Env": bundle.merge_env(cfg.get("Env") or [], args), "Cmd": argv, "Entrypoint": None,
+                             "WorkingDir": cfg.get("WorkingDir") or "", "Image": image.id, "Labels": {},
+                             "Tty": False, "OpenStdin": False},
+                  "HostConfig": {"NetworkMode": network, "LogConfig": {"Type": "json-file", "Config": {}},
+                                 "ShmSize": 64 * 1024 * 1024, "RestartPolicy": {"Name": "no"}}}
+        containers = Containers(self.root)
+        c = containers.create(config, None)
+        try:
+            c.config["Config"]["Hostname"] = c.id[:12]
+            c.config["Mounts"] = []
+            c.save_config()
+            self.say(f" ---> Running in {c.id[:12]}")
+            if network not in ("none", "host") and self.agent is None:
+                from runtime.engine import monitor
+                self.agent = monitor.NetlinkClient(self.root)
+            sys.stdout.flush()
+            try:
+                code = attach.run_in_foreground(c, False, False, self.agent, self.run_out)
+            except HullError as e:
+                raise BuildError(f"The command '{' '.join(argv)}' could not run: {e.msg}") from None
+            if code != 0:
+                raise RunFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}")
+            layer_dir = self._tmp("run-")
+            os.rmdir(layer_dir)
+            os.rename(c.path("upper"), layer_dir)
+            return layer_dir
+        finally:
+            runner.remove(containers, c.id, force=True)
+            self.say(f"Removing intermediate container {c.id[:12]}")
+
+    # -- COPY, ADD, WORKDIR -----------------------------------------------------------------------------
+    def _workdir(self, image: Image, inst: Instruction, variables: dict) -> Image:
+        path = substitute(inst.args.strip(), variables, self.escape, keep_quotes=False)
+        if not path:
+            raise DockerfileError(f"line {inst.line}: WORKDIR requires exactly one argument")
+        new = os.path.normpath(os.path.join(image.cfg.get("WorkingDir") or "/", path))
+        key = self._key(image, "WORKDIR", new)
+        hit = self._cached(key)
+        if hit is not None:
+            return hit
+        cfg = json.loads(json.dumps(image.cfg))
+        cfg["WorkingDir"] = new
+        created_by = f"/bin/sh -c #(nop) WORKDIR {new}"
+        lower = self._lower(image)
+        if files.is_dir(lower, new):
+            return self._commit(image, cfg, created_by, key)
+        # made by the step (owned by USER, as buildah and BuildKit make it): a layer
+        owner = self._owner(lower, cfg.get("User") or "0", inst)
+        layer = Layer(self._tmp("workdir-"), lower)
+        try:
+            layer.make_dirs(new, owner)
+            return self._commit(image, cfg, created_by, key, layer.path)
+        finally:
+            shutil.rmtree(layer.path, ignore_errors=True)
+
+    def _owner(self, lower: Lower, user: str, inst: Instruction, chown: bool = False) -> tuple:
+        """(uid, gid) of USER or --chown, names looked up in the image's /etc/passwd and group.
+        --chown=UID without a group means UID:UID (docker's rule)."""
+        from runtime.engine.bundle import resolve_user
+
+        def table(path):
+            real = lower.find(lower.resolve(path))
+            try:
+                with open(real) as f:
+                    return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+            except (OSError, TypeError, UnicodeDecodeError):
+                return []
+        name, _, group = user.partition(":")
+        try:
+            u = resolve_user("", user, table)
+        except HullError as e:
+            raise DockerfileError(f"line {inst.line}: {e.msg}") from None
+        if chown and name.isdigit() and not group:
+            return u["uid"], u["uid"]
+        return u["uid"], u["gid"]
+
+    def _copy(self, stage: Stage, image: Image, inst: Instruction, variables: dict) -> Image:
+        add = inst.name == "ADD"
+        argv = inst.json_args()
+        if argv is not None:
+            argv = [substitute(a, variables, self.escape, keep_quotes=False) for a in argv]
+        else:
+            argv = words(inst.args, variables, self.escape)
+        if len(argv) < 2:
+            raise DockerfileError(f"line {inst.line}: {inst.name} requires at least two arguments")
+        patterns, dest = argv[:-1], destination(argv[-1], image.cfg.get("WorkingDir") or "/")
+        chown = substitute(inst.flags.get("chown", ""), variables, self.escape, keep_quotes=False)
+        chmod = inst.flags.get("chmod")
+        mode = None
+        if chmod:
+            try:
+                mode = int(chmod, 8)
+            except ValueError:
+                raise DockerfileError(f"line {inst.line}: invalid --chmod={chmod}: an octal mode") from None
+        source_from = substitute(inst.flags.get("from", ""), variables, self.escape, keep_quotes=False)
+        if source_from and add:
+            raise DockerfileError(f"line {inst.line}: ADD has no --from (use COPY)")
+        multi = len(patterns) > 1 or any(ch in p for p in patterns for ch in "*?[")
+        if multi and not dest.endswith("/"):
+            raise DockerfileError(f"line {inst.line}: When using {inst.name} with more than one source file, "
+                                  "the destination must be a directory and end with a /")
+        cleanup = []
+        try:
+            if source_from:
+                sources, digest, keep_owner = self._sources_from(stage, source_from, patterns, inst, cleanup)
+            else:
+                sources, digest = self._sources_context(patterns, inst, add, cleanup)
+                keep_owner = False
+            summary = ("dir" if len(sources) == 1 and sources[0][2] == "dir" else "file" if len(sources) == 1
+                       else "multi")
+            created_by = f"/bin/sh -c #(nop) {inst.name} {summary}:{digest.removeprefix('sha256:')} in {argv[-1]} "
+            key = self._key(image, inst.name, argv, chown, chmod, source_from, digest)
+            hit = self._cached(key)
+            if hit is not None:
+                return hit
+            lower = self._lower(image)
+            if chown:
+                owner = Owner(*self._owner(lower, chown, inst, chown=True))
+            else:
+                owner = Owner() if keep_owner else Owner(0, 0)
+            layer = Layer(self._tmp("copy-"), lower)
+            cleanup.append(layer.path)
+            for name, host, kind, skip in sources:
+                if kind in ("dir", "archive"):
+                    layer.put_contents(host, dest, Owner() if kind == "archive" and not chown else owner, mode,
+                                       skip)
+                    continue
+                to_dir = dest.endswith("/") or layer.is_dir(dest)
+                target = f"{dest.rstrip('/')}/{name}" if to_dir else dest
+                parent = layer.make_dirs(os.path.dirname(target), (owner.uid or 0, owner.gid or 0))
+                layer.put(host, f"{parent}/{os.path.basename(target)}", owner, mode if kind != "url" else
+                          (mode if mode is not None else 0o600))
+            return self._commit(image, json.loads(json.dumps(image.cfg)), created_by, key, layer.path)
+        finally:
+            for item in reversed(cleanup):
+                if callable(item):
+                    item()
+                else:
+                    shutil.rmtree(item, ignore_errors=True)
+
+    def _sources_context(self, patterns: list, inst: Instruction, add: bool, cleanup: list) -> tuple:
+        """[(name, host path, kind, skip)] from the context (or URLs for ADD), and their digest."""
+        from runtime.engine.build import remote
+        out, h = [], hashlib.sha256()
+        ctx = self.context
+        for pattern in patterns:
+            if add and remote.is_url(pattern):
+                path, name = remote.fetch(pattern, self._tmp("add-"), inst.line)
+                cleanup.append(os.path.dirname(path))
+                out.append((name, path, "url", None))
+                h.update(f"url\0{pattern}\0{remote.digest(path)}\0".encode())
+                continue
+            for name, rel in ctx.sources(pattern, inst.line):
+                host = ctx.path(rel)
+                kind = "dir" if os.path.isdir(host) else "file"
+                if add and kind == "file" and remote.is_archive(host):
+                    work = self._tmp("add-")
+                    cleanup.append(work)
+                    remote.extract(host, work, inst.line)
+                    out.append((name, work, "archive", None))
+                else:
+                    out.append((name, host, kind, (lambda r, base=rel: ctx.ignore.ignored(
+                        os.path.join(base, r) if base else r)) if kind == "dir" else None))
+                h.update(f"{kind}\0{name}\0{ctx.digest([rel])}\0".encode())
+        return out, "sha256:" + h.hexdigest()
+
+    def _sources_from(self, stage: Stage, ref: str, patterns: list, inst: Instruction, cleanup: list) -> tuple:
+        """COPY --from: the other stage's (or image's) files, from a read-only mount of it."""
+        import glob
+
+        from runtime.image import rootfs
+        from runtime.linux.mounts import secure_join
+        other = self._stage(ref, stage.index)
+        if other is not None:
+            image = other.image
+        else:
+            with self.store() as st:
+                try:
+                    image = _load(st, st.lookup(ref)[1])
+                except NotFound:
+                    raise BuildError(f"{self.filename}:{inst.line}: COPY --from={ref}: no stage or image of that "
+                                     "name (images are not pulled for --from)") from None
+        if not image.layers:
+            raise BuildError(f"{self.filename}:{inst.line}: COPY --from={ref}: the image has no files")
+        work = self._tmp("from-")
+        cleanup.append(work)
+        with self.store() as st:
+            merged = rootfs.mount(st, image.desc, work)
+        cleanup.append(lambda: rootfs.unmount(work))
+        out = []
+        for pattern in patterns:
+            norm = os.path.normpath("/" + pattern)
+            if any(ch in norm for ch in "*?["):
+                found = sorted(glob.glob(merged + norm))
+                names = [(os.path.basename(p), p) for p in found]
+            else:
+                names = [(os.path.basename(norm), secure_join(merged, norm))]
+            names = [(n, secure_join(merged, os.path.relpath(p, merged))) for n, p in names]
+            names = [(n, p) for n, p in names if os.path.lexists(p)]
+            if not names:
+                raise BuildError(f"{self.filename}:{inst.line}: COPY --from={ref}: {pattern}: no such file or "
+                                 "directory")
+            out += [(n, p, "dir" if os.path.isdir(p) else "file", None) for n, p in names]
+        digest = hashlib.sha256(json.dumps([image.id, patterns]).encode()).hexdigest()  # content-addressed
+        return out, digest, True
+
+
+def _substituted(inst: Instruction, variables: dict, escape: str):
+    return substitute(inst.args, variables, escape)
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def _load(st, desc) -> Image:
+    manifest = st.manifest(desc)
+    config = st.config(manifest)
+    return Image(desc, manifest["config"]["digest"], config, list(manifest["layers"]))
+
+
+def _copy_image(image: Image) -> Image:
+    return Image(image.desc, image.id, json.loads(json.dumps(image.config)), list(image.layers))
