@@ -180,6 +180,49 @@ def test_users_dockerfile(engine, buildah, tmp_path):
     assert engine("images", "-q", "t").stdout == engine("images", "-q", "t2").stdout
 
 
+@pytest.fixture(scope="module")
+def dockerd(tmp_path_factory):
+    """dockerd (runc, private data root and socket, in a netns of its own) for its classic builder."""
+    from peers.engines import Dockerd, busybox_image
+    rootfs_tar, archive = busybox_image(str(tmp_path_factory.mktemp("docker-images")))
+    engine = Dockerd("/usr/bin/runc", archive, rootfs_tar)
+    engine.env["DOCKER_BUILDKIT"] = "0"
+    # its cgroup parent made now, before a test's hull fixture takes stock of the cgroups
+    engine("run", "--rm", "--network", "none", "busybox", "true", check=True)
+    yield engine
+    assert engine.stop() == []
+
+
+def test_users_dockerfile_like_docker(dockerd, engine, tmp_path):
+    """The same document's Dockerfile under docker build (the classic builder hull's output follows)."""
+    import json
+    ctx = write(tmp_path / "ctx", {
+        "build/distributions/app-3.3.1.tar": tar_bytes([("app-3.3.1/bin/app", b"app\n")]),
+        "config.template.json": "{}\n", "docker/script/start.sh": ("mode", "#!/bin/sh\necho started\n", 0o755),
+        "Dockerfile": "FROM busybox\nMAINTAINER someone\nADD build/distributions/app-3.3.1.tar /\n"
+                      "ADD config.template.json /app-3.3.1/bin/config.json\nADD docker/script/start.sh /usr/local/bin/\n"
+                      "RUN ln -s /usr/local/bin/start.sh /start.sh\nEXPOSE 8080\nEXPOSE 7000\nCMD [\"start.sh\"]\n"})
+    ours = engine("build", "--network", "none", "-t", "t", ctx)
+    theirs = dockerd("build", "--network", "none", "-t", "t", ctx, timeout=300)
+    assert theirs.returncode == 0, theirs.stderr
+    steps = [line for line in ours.stdout.splitlines() if line.startswith("Step ")]
+    assert steps == [line for line in theirs.stdout.splitlines() if line.startswith("Step ")]
+    cid = dockerd("create", "t", "true", check=True).stdout.strip()
+    p = subprocess.run(dockerd.cmd("export", cid), capture_output=True, env=dockerd.env)
+    assert p.returncode == 0, p.stderr
+    data = p.stdout
+    dockerd("rm", cid)
+    mine, their_tree = hull_tree(engine, "t"), tree_of_tar(data)
+    for path in (".dockerenv", "etc/mtab"):  # docker's init layer, in what it exports
+        their_tree.pop(path, None)
+    assert {k: (mine.get(k), their_tree.get(k)) for k in set(mine) | set(their_tree)
+            if mine.get(k) != their_tree.get(k)} == {}
+    cfg = json.loads(dockerd("image", "inspect", "--format", "{{json .Config}}", "t", check=True).stdout)
+    assert hull_config(engine, "t") == {k: cfg.get(k) or None for k in CONFIG_FIELDS}
+    assert engine("image", "inspect", "--format", "{{.Author}}", "t").stdout == \
+        dockerd("image", "inspect", "--format", "{{.Author}}", "t").stdout
+
+
 def test_copy_rules(engine, buildah, tmp_path):
     """COPY's destination rules, --chown, --chmod, wildcards, symlinks, and WORKDIR/USER."""
     ctx = write(tmp_path / "ctx", {
@@ -289,6 +332,7 @@ def test_cache_hits_and_misses(engine, tmp_path):
     assert engine("run", "--rm", "--network", "none", "c").stdout == "1\n"  # the named image survived
 
 
+@pytest.mark.v2  # RUN steps in containers under a pure cgroup v2 hierarchy too (scripts/vm-test)
 def test_build_arg_invalidates_run(engine, tmp_path):
     ctx = write(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nARG V=1\nRUN echo $V > /v\n"})
     engine("build", "--network", "none", "-t", "a", ctx)
