@@ -131,9 +131,13 @@ def procs_under(directory: str) -> list:
 
 
 def remove_tree(directory: str) -> None:
-    """rmdir the cgroup and the ones a container made below it, deepest first."""
+    """rmdir the cgroup and the ones a container made below it, deepest first (gone is fine: a
+    delete killed half-way is run again)."""
     for d, _, _ in sorted(os.walk(directory), key=lambda w: -w[0].count("/")):
-        os.rmdir(d)
+        try:
+            os.rmdir(d)
+        except FileNotFoundError:
+            pass
 
 
 class Manager:
@@ -144,6 +148,18 @@ class Manager:
 
     def record(self) -> dict:
         raise NotImplementedError
+
+    def planned(self) -> dict:
+        """record() as it will be after create(): the directories not there yet, deepest first.
+        Saved before create() runs, it lets destroy() find them whenever create was killed."""
+        missing = []
+        for top in self._tops():
+            d = top
+            for part in self.path.strip("/").split("/"):
+                d = os.path.join(d, part)
+                if not os.path.isdir(d):
+                    missing.insert(0, d)
+        return {**self.record(), "created": missing}
 
     def create(self) -> None:
         """mkdir the path in every hierarchy; undo it all if anything fails."""
@@ -245,10 +261,24 @@ class Manager:
         return True
 
     def destroy(self, timeout: float = 10) -> None:
-        """SIGKILL every process left, wait until the cgroup is empty, remove the directories."""
+        """SIGKILL every process left, wait until the cgroup is empty, remove the directories.
+        Also after a create killed half-way: then only some of the directories exist."""
         if not self.exists():
+            self._remove_created()
             return
         deadline = time.monotonic() + timeout
+        while True:
+            self._kill_until_empty(deadline)
+            try:
+                self._remove()
+                return
+            except OSError as e:
+                # busy for a moment after the last task left, or a process that was joining
+                if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                    raise CgroupError(f"cannot remove cgroup {self.path}: {e.strerror}") from None
+                time.sleep(0.01)
+
+    def _kill_until_empty(self, deadline: float) -> None:
         while self.pids():
             self.kill_all(signal.SIGKILL)
             if self._can_freeze() and self.frozen():
@@ -256,15 +286,6 @@ class Manager:
             if time.monotonic() > deadline:
                 raise CgroupError(f"cgroup {self.path} still has processes {self.pids()} after SIGKILL")
             time.sleep(0.01)
-        while True:
-            try:
-                self._remove()
-                return
-            except OSError as e:
-                # the kernel may report busy for a moment after the last task left
-                if e.errno != errno.EBUSY or time.monotonic() > deadline:
-                    raise CgroupError(f"cannot remove cgroup {self.path}: {e.strerror}") from None
-                time.sleep(0.01)
 
     @staticmethod
     def _wait_for(check, what: str, timeout: float = 5) -> None:

@@ -81,8 +81,10 @@ def execute(store: Store, cid: str, raw_process: dict | None, plain: dict | None
     joins = namespaces.of_process(c.pid)
     pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    me = os.getpid()
     joiner = os.fork()
     if joiner == 0:
+        libc.die_with_parent(me)  # a killed exec leaves no joiner to enter the container later
         os.close(pid_r)
         os.close(err_r)
         _joiner(c, p, joins, filter_, theirs, pid_w, err_w)  # never returns

@@ -23,6 +23,7 @@ import resource
 from runtime import fastjson as json  # json without its imports (see fastjson)
 from runtime import trace
 from runtime.container import hooks, rootfs
+from runtime.container.state import INIT_NAME
 from runtime.errors import ExecFailed
 from runtime.linux import caps, libc, lsm, namespaces, seccomp, userns
 
@@ -143,6 +144,7 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
     ready = False
     try:
         os.setsid()
+        libc.set_name(INIT_NAME)  # `state` tells a waiting init from the container's process by it
         if spec.namespace("user") is None:
             # (in a user namespace a non-dumpable init could not open its own /proc/self/fd,
             # which the wait on exec.fifo needs; runc makes the same exception)

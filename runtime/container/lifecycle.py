@@ -28,7 +28,7 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
     # container) need none of the setup machinery, and each import is paid on every call
     from runtime import cgroups
     from runtime.container import init, spec as spec_mod
-    from runtime.linux import lsm, userns
+    from runtime.linux import libc, lsm, userns
     bundle = os.path.abspath(bundle)
     spec = spec or spec_mod.load(bundle)
     if spec.process is None or not spec.process.args:
@@ -42,33 +42,39 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
     if spec.uid_mappings and not userns.enabled():
         raise InvalidSpec("config.json asks for a user namespace, but /proc/sys/user/max_user_namespaces is 0")
     res = _with_default_devices(spec.resources)
+    cgroup = cgroups.new(cgroup_path)
     c = store.new(cid)
-    pidfd = cgroup = None
+    pidfd, made = None, False
     try:
+        # Intent first: the record names every object create is about to make (the cgroup
+        # directories not there yet, the bind on a shared rootfs) before any exists, so that
+        # `delete --force` removes them whatever instant create is killed at.
+        c.record = {"id": cid, "pid": 0, "status": "creating", "bundle": bundle, "rootfs": spec.root_path,
+                    "created": now_rfc3339(), "owner": "", "annotations": spec.annotations,
+                    "hooks": spec.raw.get("hooks") or {}, "cgroup": cgroup.planned(), "resources": res}
+        shared = _shared_mounts(spec)
+        if shared:
+            c.record["shared_mounts"] = shared
+        c.save()
         os.mkfifo(c.fifo, 0o622)
         os.chmod(c.fifo, 0o622)  # mkfifo applied the umask; the init may not be host root
         if spec.uid_mappings:
             os.chown(c.fifo, userns.host_id(spec.uid_mappings), userns.host_id(spec.gid_mappings))
-        c.record = {"id": cid, "pid": 0, "status": "creating", "bundle": bundle, "rootfs": spec.root_path,
-                    "created": now_rfc3339(), "owner": "", "annotations": spec.annotations,
-                    "hooks": spec.raw.get("hooks") or {}}
-        shared = _shared_mounts(spec)
-        if shared:
-            c.record["shared_mounts"] = shared
         # limits go in before any process does; the setup child joins before it unshares
-        cgroup = cgroups.new(cgroup_path)
         cgroup.create()
-        c.record["cgroup"], c.record["resources"] = cgroup.record(), res
-        c.save()  # from here a failed create can be cleaned up by `delete` too
+        made = True
+        c.record["cgroup"] = cgroup.record()
         for note in spec.resource_notes + cgroup.apply(res) + spec.process.notes + lsm.skipped(spec.process):
             trace.warn(note)
         if terminal and console is None:
             from runtime.linux import tty
             console = tty.connect_console_socket(console_socket)
         sync, theirs = init.Sync.pair()
+        me = os.getpid()
         child = os.fork()
         if child == 0:
             trace.note("setup child: joins and unshares namespaces, then forks the init")
+            libc.die_with_parent(me)
             sync.close()
             if stdio:
                 for target, fd in enumerate(stdio):
@@ -101,7 +107,7 @@ def create(store: Store, cid: str, bundle: str, pid_file: str | None = None, con
         return c
     except BaseException:
         _kill_and_wait(pidfd)
-        if "cgroup" in c.record:  # recorded once create() made it
+        if made:  # (a create() that failed took back its own directories)
             cgroup.destroy()
         _undo_shared_mounts(c.record)
         c.destroy()
@@ -164,13 +170,18 @@ def _check(msg: dict) -> None:
 
 
 def _kill_and_wait(pidfd: int | None, timeout: float = 10) -> None:
+    """SIGKILL, and wait until the process is past the point of no return."""
     if pidfd is None:
         return
     try:
         proc.signal_pidfd(pidfd, signal.SIGKILL)
     except ProcessLookupError:
         return
-    proc.wait_pidfd(pidfd, timeout)
+    import time
+    deadline = time.monotonic() + timeout
+    while not proc.wait_pidfd(pidfd, 0.01):
+        if proc.exiting(pidfd) or time.monotonic() > deadline:
+            return
 
 
 def start(store: Store, cid: str) -> Container:
@@ -304,8 +315,7 @@ def delete(store: Store, cid: str, force: bool = False) -> None:
         cgroup = c.cgroup()
         if cgroup is not None:
             cgroup.destroy()  # kills whatever is in it (thawing a paused one), init or not, and waits
-        if status != "stopped":
-            _kill_and_wait(c.open_init())  # a container from before cgroups, or an init moved out
+        _kill_and_wait(c.open_init())  # an init moved out of its cgroup, or a half-made create's
         _undo_shared_mounts(c.record)
         c.destroy()
     finally:

@@ -10,6 +10,10 @@ There is no daemon, so every mutating verb takes a flock on ROOT/ID for its whol
 written to a temp file, fsynced and renamed so a reader never sees half a file. The status is never
 trusted from the file alone: it is derived from the init process (alive? same start time?) and
 the fifo.
+
+Every mutating step writes what it is about to make before making it, so a verb killed at any
+instant leaves a record from which `delete --force` finds and removes all of it; the state
+directory itself goes last.
 """
 import fcntl
 import os
@@ -21,6 +25,7 @@ from runtime.errors import Conflict, InvalidArgument, NotFound
 from runtime.linux import proc
 
 DEFAULT_ROOT = "/run/hull"
+INIT_NAME = "hull:init"  # the init's process name until it execs the container's program
 _ID_PUNCTUATION = set("_+-.")
 
 
@@ -92,20 +97,36 @@ class Container:
         return self.record.get("pid", 0)
 
     def status(self) -> str:
-        """creating | created | running | paused | stopped, from the process, not the file."""
+        """creating | created | running | paused | stopped, from the processes, not the file."""
         rec = self.record
-        if rec.get("status") == "creating" and not rec.get("pid"):
-            return "creating"
+        if rec.get("status") == "creating":
+            # create holds the directory's lock until it returns: a free lock means it died
+            return "creating" if self._creator_alive() else "stopped"
         if not proc.is_alive(self.pid, rec.get("init_start")):
             return "stopped"
-        if rec.get("status") == "creating":
-            return "creating"
-        if os.path.exists(self.fifo):
+        # the fifo is unlinked by start once the init is released; a start killed in between
+        # leaves it behind, but the init has exec'd and its name is no longer INIT_NAME
+        if os.path.exists(self.fifo) and proc.name(self.pid) == INIT_NAME:
             return "created"
         cgroup = self.cgroup()
         if cgroup is not None and cgroup.frozen():
             return "paused"
         return "running"
+
+    def _creator_alive(self) -> bool:
+        if self._lock_fd is not None:
+            return False  # we hold the lock ourselves, so no create is running
+        try:
+            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
 
     def cgroup(self):
         """The container's cgroup Manager, or None (a container created before it had one)."""

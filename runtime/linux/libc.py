@@ -162,6 +162,8 @@ def bpf_attach_device_program(cgroup_fd: int, prog_fd: int) -> None:
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_DUMPABLE = 4
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 
@@ -178,6 +180,20 @@ def raise_ambient(cap: int) -> None:
     t = time.perf_counter()
     _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0), f"prctl(PR_CAP_AMBIENT_RAISE, {cap})", t)
 
+
+
+def die_with_parent(parent: int) -> None:
+    """SIGKILL this process when the thread that forked it dies; if it died already (our parent is
+    no longer `parent`), exit now. A runtime killed mid-setup leaves no setup process running on."""
+    t = time.perf_counter()
+    _check(_libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0), "prctl(PR_SET_PDEATHSIG, SIGKILL)", t)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def set_name(name: str) -> None:
+    """The process name that ps and /proc/PID/comm show (15 bytes at most); execve replaces it."""
+    _libc.prctl(PR_SET_NAME, name.encode(), 0, 0, 0)
 
 
 def set_child_subreaper() -> None:

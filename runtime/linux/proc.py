@@ -20,6 +20,15 @@ def stat_fields(pid: int) -> list | None:
     return data[data.rindex(b")") + 2:].decode().split()
 
 
+def name(pid: int) -> str | None:
+    """The process name (/proc/PID/comm): the executable's, or what prctl(PR_SET_NAME) set."""
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as f:
+            return f.read().rstrip(b"\n").decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def start_time(pid: int) -> int | None:
     fields = stat_fields(pid)
     return int(fields[19]) if fields else None  # field 22 of proc(5): starttime in clock ticks
@@ -55,6 +64,22 @@ def signal_pidfd(pidfd: int, sig: int) -> None:
 def wait_pidfd(pidfd: int, timeout: float | None) -> bool:
     """Wait until the process behind pidfd exits; False on timeout."""
     return bool(select.select([pidfd], [], [], timeout)[0])
+
+
+PF_EXITING = 0x4
+
+
+def exiting(pidfd: int) -> bool:
+    """Has the process behind pidfd begun its exit? (The init of a pid namespace stays in its
+    exit until every process of the namespace is reaped by its parent, perhaps a host init that
+    reaps late: its exit is certain from here, and nothing to wait for.)"""
+    try:
+        with open(f"/proc/self/fdinfo/{pidfd}") as f:
+            pid = next(int(line.split()[1]) for line in f if line.startswith("Pid:"))
+    except (OSError, StopIteration, ValueError):
+        return True
+    fields = stat_fields(pid)
+    return fields is None or pid <= 0 or bool(int(fields[6]) & PF_EXITING)
 
 
 def exit_code(status: int) -> int:
