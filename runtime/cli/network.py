@@ -156,7 +156,7 @@ def cmd_connect(args):
             agent = netlink.Agent(in_process=True)
             from runtime.network import endpoint, ports
             a = endpoint.connect(c, c.state["Pid"], agent, net["Name"], opts["Aliases"], opts["IPAddress"], [],
-                                 ports.Reservation(), runner._alive(args.root), index=len(attached))
+                                 ports.Reservation(), runner.endpoint_alive(args.root), index=len(attached))
             c.state["Network"] = attached + [a]
             c.save_state()
         c.save_config()

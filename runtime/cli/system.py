@@ -55,6 +55,7 @@ def cmd_container_prune(args):
 
 def leaks(root: str) -> list:
     """Remove what no container of this root accounts for; returns a line per thing removed:
+    records a killed create left half-made, address leases (and their ports) of containers not running,
     overlay mounts of stopped or missing containers, the OCI core's state and cgroups of
     containers that do not run, the monitor's cgroup when no monitor runs."""
     from runtime import cgroups
@@ -64,7 +65,9 @@ def leaks(root: str) -> list:
     from runtime.image import rootfs
     from runtime.linux import mounts
     out = []
-    containers = {c.id: c for c in Containers(root).all()}
+    records = Containers(root)
+    out += [f"removed the half-made record of {cid[:12]}" for cid in records.ids() if records.discard_half_made(cid)]
+    containers = {c.id: c for c in records.all()}
     running = {cid for cid, c in containers.items() if c.init_alive()}
     base = os.path.join(root, "containers")
     for _, point, _ in mounts.mountinfo():
@@ -85,6 +88,14 @@ def leaks(root: str) -> list:
             cgroups.new(path).destroy()
             out.append(f"removed cgroup {path}")
     from runtime.network import endpoint, firewall
+    from runtime.network.networks import Networks
+    alive = runner.endpoint_alive(root)
+    nets = Networks(root)
+    for name in nets.names():
+        for cid in list(nets.load(name)["Endpoints"]):
+            if cid not in running and not alive(cid):
+                for net, address in endpoint.forget(root, cid):
+                    out.append(f"released the address {address} of {cid[:12]} on {net}")
     live = {a["endpoint"]["IPv4Address"] for cid in running for a in containers[cid].state.get("Network") or []}
     t = endpoint.table_for(root)
     for m, key, address in firewall.published(t):

@@ -69,13 +69,27 @@ class Container:
 
     def lock(self) -> "Container":
         """Hold the container's lock (released by unlock or exit); reloads what it protects."""
-        fd = os.open(self.path("lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        self._lock = fd
-        if not os.path.exists(self.path("config.json")):  # removed while we waited
+        self.hold()
+        if not self.complete():  # removed while we waited
             self.unlock()
             raise NotFound(f"No such container: {self.id[:12]}")
         return self.load()
+
+    def hold(self, wait: bool = True) -> bool:
+        """The lock alone, whatever the record holds; False if wait is off and someone has it."""
+        fd = os.open(self.path("lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock = fd
+        return True
+
+    def complete(self) -> bool:
+        """Both files written? (create writes them while it holds the lock: a record without them
+        and without a lock holder is what a killed create left)"""
+        return os.path.exists(self.path("config.json")) and os.path.exists(self.path("state.json"))
 
     def unlock(self) -> None:
         if self._lock is not None:
@@ -151,6 +165,7 @@ class Containers:
             cid = os.urandom(32).hex()
         c = Container(self.root, cid)
         os.mkdir(c.dir, 0o700)
+        c.hold()  # held until both files are there: see complete() and half_made()
         try:
             c.config = {**config, "Id": cid, "Created": now_rfc3339(),
                         "Name": self._reserve(name, cid)}
@@ -158,8 +173,11 @@ class Containers:
             c.save_config()
             c.save_state()
         except BaseException:
+            self._release(c.config.get("Name", ""), cid)
             shutil.rmtree(c.dir, ignore_errors=True)
             raise
+        finally:
+            c.unlock()
         return c
 
     def _reserve(self, name: str | None, cid: str) -> str:
@@ -168,6 +186,8 @@ class Containers:
             try:
                 os.symlink(cid, os.path.join(self.names, name))
             except FileExistsError:
+                if self._reclaim(name, cid):
+                    return name
                 owner = os.readlink(os.path.join(self.names, name))
                 raise Conflict(f'Conflict. The container name "/{name}" is already in use by container '
                                f'"{owner}". You have to remove (or rename) that container to be able to reuse '
@@ -181,6 +201,55 @@ class Containers:
             except FileExistsError:
                 continue
         raise Conflict("could not find a free container name")
+
+    def _reclaim(self, name: str, cid: str) -> bool:
+        """Take over a name whose container a killed create left half-made (or that is gone), under
+        the names lock, so of two takers one wins; a plain symlink() may still win meanwhile."""
+        link = os.path.join(self.names, name)
+        fd = os.open(self.names, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                owner = os.readlink(link)
+            except FileNotFoundError:
+                owner = None
+            if owner is not None:
+                if not (self.discard_half_made(owner) or not os.path.isdir(os.path.join(self.dir, owner))):
+                    return False
+                self._release(name, owner)
+            try:
+                os.symlink(cid, link)
+                return True
+            except FileExistsError:
+                return False
+        finally:
+            os.close(fd)
+
+    def discard_half_made(self, cid: str) -> bool:
+        """Remove the record if a killed create left it half-made (no create holds its lock and a
+        file is missing), with the names pointing to it; True if it did."""
+        c = Container(self.root, cid)
+        if not os.path.isdir(c.dir) or c.complete() or not c.hold(wait=False):
+            return False
+        try:
+            if c.complete():
+                return False
+            for name in self._names_of(cid):
+                self._release(name, cid)
+            shutil.rmtree(c.dir, ignore_errors=True)
+            return True
+        finally:
+            c.unlock()
+
+    def _names_of(self, cid: str) -> list:
+        out = []
+        for name in os.listdir(self.names) if os.path.isdir(self.names) else []:
+            try:
+                if os.readlink(os.path.join(self.names, name)) == cid:
+                    out.append(name)
+            except OSError:
+                pass
+        return out
 
     def rename(self, c: Container, new: str) -> None:
         new = names.validate(new)

@@ -167,7 +167,7 @@ def _connect(c: Container, pid: int, agent, mode: str, reservation) -> list:
     try:
         for i, (name, opts) in enumerate(_networks_of(c, mode)):
             attached.append(endpoint.connect(c, pid, agent, name, opts.get("Aliases") or [], opts.get("IPAddress"),
-                                             bindings if i == 0 else [], reservation, _alive(c.root), index=i))
+                                             bindings if i == 0 else [], reservation, endpoint_alive(c.root), index=i))
     except BaseException:
         _disconnect(c, attached)
         raise
@@ -184,7 +184,7 @@ def _networks_of(c: Container, mode: str) -> list:
     return [(mode, first)] + [(n, o) for n, o in extra.items() if n != mode]
 
 
-def _alive(root: str):
+def endpoint_alive(root: str):
     """Is the container an endpoint belongs to still there and running (or starting: its runtime
     state exists)? Endpoints of the others are taken back when an address is handed out."""
     def alive(cid: str) -> bool:
@@ -308,23 +308,40 @@ def stop(containers: Containers, c: Container, timeout: float | None) -> None:
 
 
 def pause(c: Container) -> None:
+    """Recorded before the freeze, so a command killed in between leaves a container that says
+    paused (unpause then only corrects the record) rather than a frozen one that says running."""
     from runtime.container import control
     if not c.init_alive():
         raise Conflict(f"Container {c.id[:12]} is not running")
     if c.state.get("Paused"):
         raise Conflict(f"Container {c.id[:12]} is already paused")
-    control.pause(core_store(c.root), c.id)
     c.state["Paused"] = True
     c.save_state()
+    try:
+        control.pause(core_store(c.root), c.id)
+    except BaseException:
+        c.state["Paused"] = False
+        c.save_state()
+        raise
 
 
 def unpause(c: Container) -> None:
+    """Thaw, then record it; a container that is not frozen (a pause or unpause was killed half
+    way) only gets its record put right."""
     from runtime.container import control
     if not c.state.get("Paused") or not c.init_alive():
         raise Conflict(f"Container {c.id[:12]} is not paused")
-    control.resume(core_store(c.root), c.id)
+    if core_status(c) == "paused":
+        control.resume(core_store(c.root), c.id)
     c.state["Paused"] = False
     c.save_state()
+
+
+def core_status(c: Container) -> str:
+    try:
+        return core_store(c.root).get(c.id).status()
+    except NotFound:
+        return "stopped"
 
 
 def remove(containers: Containers, ref: str, force: bool, volumes: bool = False) -> str:
@@ -332,6 +349,8 @@ def remove(containers: Containers, ref: str, force: bool, volumes: bool = False)
     end, so of two rm's of one container the second finds nothing; a watcher that comes to record
     the exit then finds nothing either, and lets it be."""
     c = Container(containers.root, containers.resolve(ref))
+    if containers.discard_half_made(c.id):
+        return ref  # a create killed before the record was whole
     with c:
         status = c.status()
         if status in ("running", "paused", "restarting") and not force:
@@ -351,6 +370,8 @@ def remove(containers: Containers, ref: str, force: bool, volumes: bool = False)
 def remove_files(c: Container, anonymous_volumes: bool = False) -> None:
     """The record, and with it (rm -v, --rm) the anonymous volumes it made; named ones stay."""
     from runtime.engine.volumes import Volumes
+    from runtime.network import endpoint
+    endpoint.forget(c.root, c.id)
     Containers(c.root).remove(c)
     if anonymous_volumes:
         vols = Volumes(c.root)

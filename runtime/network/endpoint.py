@@ -10,6 +10,7 @@ container, or `hull system prune` after a crash, knows what to take back.
 """
 import os
 
+from runtime.errors import HullError
 from runtime.network import firewall, netlink, ports as ports_mod
 from runtime.network.networks import Networks
 
@@ -61,6 +62,34 @@ def disconnect(root: str, cid: str, attached: dict) -> None:
     """Take back what connect() made (the veth went with the netns)."""
     firewall.unpublish(table_for(root), attached.get("ports") or [])
     Networks(root).leave(attached["network"], cid)
+
+
+def forget(root: str, cid: str) -> list:
+    """Take back what a container holds that its state may not record (a command killed between
+    making it and saving the state): its leases, ports published to their addresses, and a veth
+    left in this namespace. Cheap when there is nothing: rm calls it every time. [(network, address)]"""
+    import socket
+    nets = Networks(root)
+    gone = []
+    for name in nets.names():
+        try:
+            ep = nets.load(name)["Endpoints"].get(cid)
+        except (OSError, ValueError, HullError):
+            continue
+        if ep:
+            t = table_for(root)
+            for m, key, address in firewall.published(t):
+                if address == ep["IPv4Address"]:
+                    firewall.delete_element(t, m, key)
+            nets.leave(name, cid)
+            gone.append((name, ep["IPv4Address"]))
+    for i in range(len(gone) + 1):
+        try:
+            socket.if_nametoindex(host_if(cid, i))  # an ioctl in our netns (/sys/class/net may be another's)
+        except OSError:
+            continue
+        netlink.remove_link(host_if(cid, i))
+    return gone
 
 
 def ports_of(state_network: list) -> list:

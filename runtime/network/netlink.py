@@ -123,8 +123,11 @@ class Agent:
             return
         down_r, self.down = os.pipe2(os.O_CLOEXEC)
         self.up, up_w = os.pipe2(os.O_CLOEXEC)
+        me = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:
+            from runtime.linux import libc
+            libc.die_with_parent(me)  # never go on changing links for a command that was killed
             os.close(self.down)
             os.close(self.up)
             self._serve(down_r, up_w)
