@@ -67,6 +67,7 @@ def leaks(root: str) -> list:
     out = []
     records = Containers(root)
     out += [f"removed the half-made record of {cid[:12]}" for cid in records.ids() if records.discard_half_made(cid)]
+    out += [f"finished removing {cid[:12]}" for cid in records.sweep_removed()]
     containers = {c.id: c for c in records.all()}
     running = {cid for cid, c in containers.items() if c.init_alive()}
     base = os.path.join(root, "containers")

@@ -77,7 +77,10 @@ class Container:
 
     def hold(self, wait: bool = True) -> bool:
         """The lock alone, whatever the record holds; False if wait is off and someone has it."""
-        fd = os.open(self.path("lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(self.path("lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            raise NotFound(f"No such container: {self.id[:12]}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
@@ -229,14 +232,17 @@ class Containers:
         """Remove the record if a killed create left it half-made (no create holds its lock and a
         file is missing), with the names pointing to it; True if it did."""
         c = Container(self.root, cid)
-        if not os.path.isdir(c.dir) or c.complete() or not c.hold(wait=False):
+        try:
+            if not os.path.isdir(c.dir) or c.complete() or not c.hold(wait=False):
+                return False
+        except NotFound:
             return False
         try:
             if c.complete():
                 return False
             for name in self._names_of(cid):
                 self._release(name, cid)
-            shutil.rmtree(c.dir, ignore_errors=True)
+            self._drop(cid)
             return True
         finally:
             c.unlock()
@@ -314,8 +320,24 @@ class Containers:
     def remove(self, c: Container) -> None:
         """Drop the record (the caller holds its lock and has released what it used)."""
         self._release(c.name, c.id)
-        os.unlink(c.path("config.json"))  # from here lookups fail, whatever rmtree still does
-        shutil.rmtree(c.dir, ignore_errors=True)
+        self._drop(c.id)
+
+    def _drop(self, cid: str) -> None:
+        """Rename the directory away, then delete it: nobody ever sees a record half removed (it
+        would look like one a killed create left). A killed rmtree leaves .gone-ID for prune."""
+        gone = os.path.join(self.dir, f".gone-{cid}")
+        os.rename(os.path.join(self.dir, cid), gone)
+        shutil.rmtree(gone, ignore_errors=True)
+
+    def sweep_removed(self) -> list:
+        """Finish removals that were killed half way."""
+        try:
+            left = [n for n in os.listdir(self.dir) if n.startswith(".gone-")]
+        except FileNotFoundError:
+            return []
+        for name in left:
+            shutil.rmtree(os.path.join(self.dir, name), ignore_errors=True)
+        return [n[len(".gone-"):] for n in left]
 
 
 def image_users(root: str) -> dict:

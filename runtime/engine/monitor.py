@@ -129,6 +129,13 @@ def keeper(root: str) -> None:
     from runtime import cgroups
     from runtime.cgroups.base import PARENT
     os.umask(0o077)
+    # the lock first: of two keepers started at once, the second must not touch the cgroup the
+    # first one's monitor lives in (held until the cgroup is gone, by the monitor too after fork)
+    lock = os.open(paths(root)[1], os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another monitor serves this root
     cgroup = cgroups.new(f"{PARENT}/@monitor{cgroups.root_tag(os.path.join(root, 'run', 'oci'))}")
     try:
         cgroup.create()
@@ -140,7 +147,7 @@ def keeper(root: str) -> None:
         try:
             if cgroup is not None:
                 cgroup.enter()
-            Monitor(root).run()
+            Monitor(root).run(lock)
         except BaseException as e:  # noqa: BLE001
             sys.stderr.write(f"hull monitor: {type(e).__name__}: {e}\n")
             sys.stderr.flush()
@@ -184,13 +191,9 @@ class Monitor:
         except Exception:  # noqa: BLE001 - gone
             return False
 
-    def run(self) -> None:
+    def run(self, lock: int) -> None:
+        """lock: the root's monitor lock, held (by the keeper that forked us)."""
         from runtime.linux import libc
-        lock = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return  # another monitor serves this root
         libc.set_child_subreaper()
         import resource
         import signal
