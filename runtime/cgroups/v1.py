@@ -87,6 +87,7 @@ class Manager(base.Manager):
             parent, d = d, os.path.join(d, part)
             try:
                 os.mkdir(d, 0o755)
+                os.chmod(d, 0o755)  # whatever the umask (the monitor's is 077): user namespaces traverse it
                 self.created.insert(0, d)
                 trace.note(f"mkdir {d}")
             except FileExistsError:

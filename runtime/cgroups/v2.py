@@ -43,6 +43,7 @@ class Manager(base.Manager):
             parent = os.path.join(parent, part)
             try:
                 os.mkdir(parent, 0o755)
+                os.chmod(parent, 0o755)  # whatever the umask (the monitor's is 077): user namespaces traverse it
                 self.created.insert(0, parent)
                 trace.note(f"mkdir {parent}")
             except FileExistsError:

@@ -66,8 +66,6 @@ def leaks(root: str) -> list:
     from runtime.linux import mounts
     out = []
     records = Containers(root)
-    out += [f"removed the half-made record of {cid[:12]}" for cid in records.ids() if records.discard_half_made(cid)]
-    out += [f"finished removing {cid[:12]}" for cid in records.sweep_removed()]
     containers = {c.id: c for c in records.all()}
     running = {cid for cid, c in containers.items() if c.init_alive()}
     base = os.path.join(root, "containers")
@@ -77,6 +75,9 @@ def leaks(root: str) -> list:
             if cid not in running:
                 rootfs.unmount(os.path.dirname(point))
                 out.append(f"unmounted {point}")
+    # unmounted first: what is deleted here must not reach through a mount
+    out += [f"removed the half-made record of {cid[:12]}" for cid in records.ids() if records.discard_half_made(cid)]
+    out += [f"finished removing {cid[:12]}" for cid in records.sweep_removed()]
     core = runner.core_store(root)
     for c in core.list():
         if c.id not in running:
