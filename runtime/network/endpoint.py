@@ -83,12 +83,14 @@ def forget(root: str, cid: str) -> list:
                     firewall.delete_element(t, m, key)
             nets.leave(name, cid)
             gone.append((name, ep["IPv4Address"]))
-    for i in range(len(gone) + 1):
+    # a veth the attach left in this namespace (killed before it moved the peer): only then, as the
+    # veth of a container just killed is still there a moment, going away by itself
+    for i in range(len(gone) + 1 if gone else 0):
         try:
             socket.if_nametoindex(host_if(cid, i))  # an ioctl in our netns (/sys/class/net may be another's)
-        except OSError:
+            netlink.remove_link(host_if(cid, i))
+        except Exception:  # noqa: BLE001 - gone meanwhile (pyroute2's NetlinkError is no OSError)
             continue
-        netlink.remove_link(host_if(cid, i))
     return gone
 
 
