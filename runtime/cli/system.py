@@ -105,7 +105,8 @@ def leaks(root: str) -> list:
             firewall.delete_element(t, m, key)
             out.append(f"removed the published port {key} (to {address})")
     sock, lock = monitor.paths(root)
-    if not _locked(lock):
+    from runtime.container.state import flock_held
+    if not flock_held(lock):
         for path in _cgroup_dirs(f"@monitor{tag}", exact=True):
             cgroups.new(path).destroy()
             out.append(f"removed cgroup {path}")
@@ -127,21 +128,6 @@ def _cgroup_dirs(prefix: str | None, exact: bool = False) -> list:
             continue
         found.update(f"{PARENT}/{n}" for n in names if (n == prefix if exact else n.startswith(prefix)))
     return sorted(found)
-
-
-def _locked(path: str) -> bool:
-    import fcntl
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
 
 
 def cmd_system_prune(args):

@@ -46,6 +46,22 @@ def now_rfc3339() -> str:
     return f"{base}.{ns % 10**9:09d}Z"
 
 
+def flock_held(path: str) -> bool:
+    """Does some process hold an exclusive flock on path (a file or a directory)? A holder that
+    was killed holds nothing: the kernel dropped its lock with its last fd."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def write_atomic(path: str, text: str) -> None:
     """Temp file + fsync + rename: readers see the old content or the new, never half."""
     tmp = f"{path}.tmp{os.getpid()}"
@@ -116,17 +132,7 @@ class Container:
     def _creator_alive(self) -> bool:
         if self._lock_fd is not None:
             return False  # we hold the lock ourselves, so no create is running
-        try:
-            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
+        return flock_held(self.dir)
 
     def cgroup(self):
         """The container's cgroup Manager, or None (a container created before it had one)."""
