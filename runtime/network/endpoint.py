@@ -48,6 +48,7 @@ def connect(c, pid: int, agent, name: str, aliases: list, wanted_ip: str | None,
         firewall.publish(t, held, ep["IPv4Address"])
     except BaseException:
         nets.leave(name, c.id)
+        remove_veth(c.id, index)  # an attach cut short (its agent, or the monitor, died) leaves it here
         raise
     return {"network": name, "endpoint": ep, "gateway": net["Gateway"], "bridge": net["Bridge"],
             "network_id": net["Id"], "ports": held, "internal": net["Internal"]}
@@ -68,7 +69,6 @@ def forget(root: str, cid: str) -> list:
     """Take back what a container holds that its state may not record (a command killed between
     making it and saving the state): its leases, ports published to their addresses, and a veth
     left in this namespace. Cheap when there is nothing: rm calls it every time. [(network, address)]"""
-    import socket
     nets = Networks(root)
     gone = []
     for name in nets.names():
@@ -86,12 +86,18 @@ def forget(root: str, cid: str) -> list:
     # a veth the attach left in this namespace (killed before it moved the peer): only then, as the
     # veth of a container just killed is still there a moment, going away by itself
     for i in range(len(gone) + 1 if gone else 0):
-        try:
-            socket.if_nametoindex(host_if(cid, i))  # an ioctl in our netns (/sys/class/net may be another's)
-            netlink.remove_link(host_if(cid, i))
-        except Exception:  # noqa: BLE001 - gone meanwhile (pyroute2's NetlinkError is no OSError)
-            continue
+        remove_veth(cid, i)
     return gone
+
+
+def remove_veth(cid: str, index: int) -> None:
+    """The container's host-side veth, if it is in this namespace (cheap when it is not)."""
+    import socket
+    try:
+        socket.if_nametoindex(host_if(cid, index))  # an ioctl in our netns (/sys/class/net may be another's)
+        netlink.remove_link(host_if(cid, index))
+    except Exception:  # noqa: BLE001 - not there, or gone meanwhile (pyroute2's NetlinkError is no OSError)
+        pass
 
 
 def ports_of(state_network: list) -> list:
