@@ -17,8 +17,10 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]  # helpers, and the code under test (its naming rules)
 from helpers import reap  # noqa: E402
+from runtime import cgroups  # noqa: E402
 
 DEVNULL = subprocess.DEVNULL
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -47,8 +49,6 @@ def quiet(cmd: list, **kw) -> subprocess.CompletedProcess:
 
 def root_tag(state_root: str) -> str:
     """'@HASH' of a runtime root; the rule of the code under test names its cgroups /hull/@HASH-ID."""
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from runtime import cgroups
     return cgroups.root_tag(state_root)
 
 

@@ -150,9 +150,8 @@ def cmd_builder_prune(args):
     if not args.force and not confirm("WARNING! This will remove all dangling build cache."):
         return 0
     ids, freed = prune_cache(args)
-    if ids:
-        print("Deleted build cache objects:\n" + "\n".join(ids) + "\n")
-    print(f"Total reclaimed space: {display.human_size(max(freed, 0))}")
+    display.deleted("build cache objects", ids)
+    display.reclaimed(freed)
     return 0
 
 

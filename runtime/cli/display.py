@@ -74,3 +74,13 @@ def go_time(text: str) -> str:
     if t is None:
         return ""
     return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(t))
+
+
+def deleted(what: str, ids: list) -> None:
+    """docker's prune report: a block per kind of thing removed ("Deleted Images:" ...)."""
+    if ids:
+        print(f"Deleted {what}:\n" + "\n".join(ids) + "\n")
+
+
+def reclaimed(freed: int) -> None:
+    print(f"Total reclaimed space: {human_size(max(freed, 0))}")

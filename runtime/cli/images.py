@@ -378,9 +378,8 @@ def cmd_prune(args):
     if not args.force and not confirm(question):
         return 0
     removed, freed = prune_images(args, every=args.all)
-    if removed:
-        print("Deleted Images:\n" + "\n".join(removed) + "\n")
-    print(f"Total reclaimed space: {display.human_size(max(freed, 0))}")
+    display.deleted("Images", removed)
+    display.reclaimed(freed)
     return 0
 
 

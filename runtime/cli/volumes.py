@@ -93,9 +93,8 @@ def cmd_prune(args):
         return 0
     vols, used = _vols(args), users(args.root)
     gone, freed = prune(vols, used)
-    if gone:
-        print("Deleted Volumes:\n" + "\n".join(gone) + "\n")
-    print(f"Total reclaimed space: {display.human_size(freed)}")
+    display.deleted("Volumes", gone)
+    display.reclaimed(freed)
     return 0
 
 
