@@ -90,7 +90,7 @@ MANAGEMENT = {
         "rename", "pause", "unpause", "attach", "update", "diff", "commit", "cp", "export", "port")}},
     "volume": {"create": "volume-create", "ls": "volume-ls", "list": "volume-ls", "inspect": "volume-inspect",
                "rm": "volume-rm", "remove": "volume-rm", "prune": "volume-prune"},
-    "system": {"prune": "system-prune", "df": "system-df", "info": "info"},
+    "system": {"prune": "system-prune", "df": "system-df", "info": "info", "reset": "system-reset"},
     "network": {"create": "network-create", "ls": "network-ls", "list": "network-ls", "inspect": "network-inspect",
                 "rm": "network-rm", "remove": "network-rm", "prune": "network-prune", "connect": "network-connect",
                 "disconnect": "network-disconnect"},

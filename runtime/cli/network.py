@@ -97,7 +97,7 @@ def cmd_rm(args):
     for ref in [args.network] + args.command:
         try:
             net = nets.find(ref)
-            _drop(args.root, nets.remove(net["Name"]))
+            drop(args.root, nets.remove(net["Name"]))
             print(ref)
         except HullError as e:
             sys.stderr.write(f"Error: {e.msg}\n")
@@ -105,7 +105,7 @@ def cmd_rm(args):
     return failed
 
 
-def _drop(root: str, net: dict) -> None:
+def drop(root: str, net: dict) -> None:
     """A removed network's bridge and firewall chain go with it (the default one stays, as docker0)."""
     from runtime.network import endpoint, firewall, netlink
     firewall.remove_network(endpoint.table_for(root), net["Bridge"], net["Subnet"])
@@ -121,7 +121,7 @@ def prune(args) -> list:
         if name == "bridge":
             continue
         try:
-            _drop(args.root, nets.remove(name))
+            drop(args.root, nets.remove(name))
             gone.append(name)
         except Conflict:
             continue

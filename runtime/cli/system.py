@@ -17,6 +17,8 @@ VERBS = [
                                                                      Flag("format", value=True)]),
     Verb("info", "what this hull and its host are", [Flag("format", "f", value=True, help="a Go template")]),
     Verb("container-prune", "remove every stopped container", [Flag("force", "f", help="do not ask")]),
+    Verb("system-reset", "remove everything of the root (containers, images, volumes, networks, cache), "
+                         "its bridges and firewall table, and the root itself", [Flag("force", "f", help="do not ask")]),
 ]
 
 
@@ -47,9 +49,8 @@ def cmd_container_prune(args):
     if not args.force and not confirm("WARNING! This will remove all stopped containers."):
         return 0
     gone, freed = prune_containers(args)
-    if gone:
-        print("Deleted Containers:\n" + "\n".join(gone) + "\n")
-    print(f"Total reclaimed space: {display.human_size(freed)}")
+    display.deleted("Containers", gone)
+    display.reclaimed(freed)
     return 0
 
 
@@ -142,29 +143,24 @@ def cmd_system_prune(args):
             f"  - {w}" for w in what if w) + "\n"):
         return 0
     gone, freed = prune_containers(args)
-    if gone:
-        print("Deleted Containers:\n" + "\n".join(gone) + "\n")
+    display.deleted("Containers", gone)
     if args.volumes:
         names, vol_freed = volumes.prune(Volumes(args.root), users(args.root))
         freed += vol_freed
-        if names:
-            print("Deleted Volumes:\n" + "\n".join(names) + "\n")
+        display.deleted("Volumes", names)
     from runtime.cli import network
     nets = network.prune(args)
-    if nets:
-        print("Deleted Networks:\n" + "\n".join(nets) + "\n")
+    display.deleted("Networks", nets)
     removed, img_freed = images.prune_images(args, every=args.all)
     freed += img_freed
-    if removed:
-        print("Deleted Images:\n" + "\n".join(removed) + "\n")
+    display.deleted("Images", removed)
     from runtime.cli.build import prune_cache
     cache, cache_freed = prune_cache(args)
     freed += cache_freed
-    if cache:
-        print("Deleted build cache objects:\n" + "\n".join(cache) + "\n")
+    display.deleted("build cache objects", cache)
     for line in leaks(args.root):
         print(line)
-    print(f"Total reclaimed space: {display.human_size(max(freed, 0))}")
+    display.reclaimed(freed)
     return 0
 
 
@@ -280,5 +276,36 @@ def cmd_info(args):
     return 0
 
 
-HANDLERS = {"system-prune": cmd_system_prune, "system-df": cmd_system_df, "info": cmd_info,
-            "container-prune": cmd_container_prune}
+def cmd_system_reset(args):
+    """podman's system reset: what prune keeps (running containers, images, the default bridge
+    and the root's nftables table, which outlive every container as docker0 does) goes too."""
+    import shutil
+    import time
+    from runtime.cli import network
+    from runtime.cli.images import confirm
+    from runtime.container.state import flock_held
+    from runtime.engine import monitor, runner
+    from runtime.network import endpoint, firewall
+    from runtime.network.networks import Networks
+    root = os.path.abspath(args.root)
+    if not args.force and not confirm(f"WARNING! This will remove every container, image, volume, network and "
+                                      f"cache of {root}, and {root} itself."):
+        return 0
+    containers = _containers(args)
+    for c in containers.all():
+        runner.remove(containers, c.id, force=True, volumes=True)
+    nets = Networks(root)
+    for name in nets.names():
+        network.drop(root, nets.load(name))
+    leaks(root)
+    firewall.drop_table(endpoint.table_for(root))
+    _, lock = monitor.paths(root)
+    deadline = time.monotonic() + 10
+    while flock_held(lock) and time.monotonic() < deadline:  # it leaves once it has nothing to watch
+        time.sleep(0.05)
+    shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+HANDLERS = {"system-prune": cmd_system_prune, "system-df": cmd_system_df, "system-reset": cmd_system_reset,
+            "info": cmd_info, "container-prune": cmd_container_prune}

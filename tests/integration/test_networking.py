@@ -186,3 +186,21 @@ def test_leaks_after_kill_9_are_found_by_prune(engine):
     rules = engine.netns.run("nft", "list", "ruleset", capture_output=True, text=True).stdout
     assert "9090" not in rules
     assert json.loads(engine("network", "inspect", "bridge").stdout)[0]["Containers"] == {}
+
+
+def test_system_reset_takes_the_bridges_and_the_table_too(engine):
+    """prune keeps the default bridge and the root's nftables table (as docker keeps docker0);
+    podman's `system reset` is what takes a root away: then nothing of it stays in the namespace."""
+    engine("network", "create", "resetnet")
+    engine("run", "-d", "-p", "127.0.0.1::80", "busybox", "sleep", "100")
+    engine("run", "-d", "--network", "resetnet", "busybox", "sleep", "100")
+    tables = lambda: engine.netns.run("nft", "list", "tables", capture_output=True, text=True).stdout.split()
+    links = lambda: [line.split(": ")[1].split("@")[0] for line in engine.netns.run(
+        "ip", "-o", "link", capture_output=True, text=True, check=True).stdout.splitlines()]
+    assert any(t.startswith("hull") for t in tables()) and len(links()) > 1
+    p = engine("system", "reset", input="n\n")
+    assert "WARNING" in p.stdout and os.path.isdir(engine.root)  # asked, and kept
+    engine("system", "reset", "-f")
+    assert not any(t.startswith("hull") for t in tables())
+    assert links() == ["lo"]
+    assert not os.path.exists(engine.root)
