@@ -256,13 +256,25 @@ def seccomp_for(security: list, privileged: bool, cap_list: list) -> dict | None
 
 
 def init_layer(path: str, with_init: bool) -> None:
-    """The container's init layer: empty mount points for what it mounts (see INIT_LAYER)."""
-    for d in INIT_LAYER["dirs"]:
-        os.makedirs(os.path.join(path, d), mode=0o755, exist_ok=True)
-    for f in INIT_LAYER["files"] + (["sbin/hull-init"] if with_init else []):
-        p = os.path.join(path, f)
-        if not os.path.exists(p):
-            os.close(os.open(p, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+    """The container's init layer: empty mount points for what it mounts (see INIT_LAYER), made
+    below the layer's fd without following links, with explicit modes."""
+    from runtime.linux import beneath
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    root = os.open(path, beneath.DIR)
+    try:
+        for rel in INIT_LAYER["dirs"] + INIT_LAYER["files"] + (["sbin/hull-init"] if with_init else []):
+            parent, name = beneath.parent_of(root, rel, create=True)
+            try:
+                if rel in INIT_LAYER["dirs"]:
+                    beneath.make_dir(parent, name, 0o755)
+                elif beneath.lstat(parent, name) is None:
+                    fd = os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=parent)
+                    os.fchmod(fd, 0o644)
+                    os.close(fd)
+            finally:
+                os.close(parent)
+    finally:
+        os.close(root)
 
 
 def resolv_conf(dns: list, search: list, options: list, keep_search: bool = True) -> str:

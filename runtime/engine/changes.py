@@ -9,6 +9,10 @@ import os
 import stat
 import tarfile
 
+from runtime.image import tartree
+from runtime.image.layer import OPAQUE, WHITEOUT
+from runtime.linux import beneath
+
 OPAQUE_XATTR = "trusted.overlay.opaque"
 
 
@@ -16,9 +20,10 @@ def _whiteout(st) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
-def _opaque(path: str) -> bool:
+def _opaque(path) -> bool:
+    """Is the directory (a path in a read-only layer, or an fd) opaque?"""
     try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=isinstance(path, int)) == b"y"
     except OSError:
         return False
 
@@ -90,57 +95,78 @@ class Lower:
         return "/".join(done)
 
 
+def _top(upper: str):
+    """An fd of the upper layer, or None if the container never had one."""
+    try:
+        return os.open(upper, beneath.DIR)
+    except FileNotFoundError:
+        return None
+
+
 def diff(upper: str, lower: Lower) -> list:
-    """[(kind, path)] as docker diff lists them: A added, C changed, D deleted, sorted by path."""
+    """[(kind, path)] as docker diff lists them: A added, C changed, D deleted, sorted by path.
+    The upper layer is the running container's to change: it is walked by fds, never through a
+    link it swaps in (runtime/linux/beneath.py)."""
     out = []
 
-    def walk(rel: str) -> None:
-        d = os.path.join(upper, rel.lstrip("/"))
-        for name in sorted(os.listdir(d)):
+    def walk(fd: int, rel: str) -> None:
+        for name in sorted(os.listdir(fd)):
             path = f"{rel.rstrip('/')}/{name}"
-            full = os.path.join(d, name)
-            st = os.lstat(full)
-            if _whiteout(st):
-                out.append(("D", path))
-                continue
-            existed = lower.exists(path)
-            replaced = existed and stat.S_ISDIR(st.st_mode) and _opaque(full)
-            # a directory made anew over one below (opaque) is reported deleted, its contents
-            # added, as docker's overlay driver and podman do
-            out.append(("D" if replaced else "C" if existed else "A", path))
-            if stat.S_ISDIR(st.st_mode):
-                walk(path)
-    if os.path.isdir(upper):
-        walk("/")
+            child, st = beneath.open_entry(fd, name)
+            if st is None:
+                continue  # gone meanwhile
+            try:
+                if _whiteout(st):
+                    out.append(("D", path))
+                    continue
+                existed = lower.exists(path)
+                replaced = existed and child is not None and stat.S_ISDIR(st.st_mode) and _opaque(child)
+                # a directory made anew over one below (opaque) is reported deleted, its contents
+                # added, as docker's overlay driver and podman do
+                out.append(("D" if replaced else "C" if existed else "A", path))
+                if child is not None and stat.S_ISDIR(st.st_mode):
+                    walk(child, path)
+            finally:
+                if child is not None:
+                    os.close(child)
+    top = _top(upper)
+    if top is not None:
+        try:
+            walk(top, "/")
+        finally:
+            os.close(top)
     return sorted(out, key=lambda c: c[1])
 
 
 def layer_tar(upper: str, out_path: str) -> None:
-    """The upper layer as an OCI layer tar (uncompressed; hard links kept, owners numeric)."""
+    """The upper layer as an OCI layer tar (uncompressed; hard links kept, owners numeric), read
+    by fds as diff reads it."""
     with tarfile.open(out_path, "w", format=tarfile.PAX_FORMAT) as tar:
-        def add(rel: str) -> None:
-            d = os.path.join(upper, rel)
-            for name in sorted(os.listdir(d)):
-                arc = os.path.join(rel, name)
-                full = os.path.join(d, name)
-                st = os.lstat(full)
+        def add(fd: int, rel: str) -> None:
+            for name in sorted(os.listdir(fd)):
+                arc = f"{rel}/{name}" if rel else name
+                st = beneath.lstat(fd, name)
+                if st is None:
+                    continue
                 if _whiteout(st):
-                    info = tarfile.TarInfo(os.path.join(rel, ".wh." + name))
+                    info = tarfile.TarInfo(f"{rel}/{WHITEOUT}{name}" if rel else WHITEOUT + name)
                     info.mtime = int(st.st_mtime)
                     tar.addfile(info)
                     continue
-                info = tar.gettarinfo(full, arcname=arc)
-                info.uname = info.gname = ""
-                if info.isreg():
-                    with open(full, "rb") as f:
-                        tar.addfile(info, f)
-                else:
-                    tar.addfile(info)
-                if stat.S_ISDIR(st.st_mode):
-                    if _opaque(full):
-                        opq = tarfile.TarInfo(os.path.join(arc, ".wh..wh..opq"))
+                child, st = tartree.add_entry(tar, fd, name, arc)
+                if child is None:
+                    continue
+                try:
+                    if _opaque(child):
+                        opq = tarfile.TarInfo(f"{arc}/{OPAQUE}")
                         opq.mtime = int(st.st_mtime)
                         tar.addfile(opq)
-                    add(arc)
-        if os.path.isdir(upper):
-            add("")
+                    add(child, arc)
+                finally:
+                    os.close(child)
+        top = _top(upper)
+        if top is not None:
+            try:
+                add(top, "")
+            finally:
+                os.close(top)

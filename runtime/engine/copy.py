@@ -1,111 +1,177 @@
 """Files in and out of a container: `hull cp` both ways and `hull export`.
 
 Whatever is read or written inside the container happens in a child process chrooted to the
-container's root (docker's "chroot archive"): there a symlink, even one a hostile running
-container swaps in meanwhile, can only resolve inside the container. The other side of the copy
-is a tar stream over a pipe, unpacked with tarfile's checks (no absolute names, nothing outside
-the destination, no writes through links) but the file modes kept, as docker cp keeps them.
+container's root (docker's "chroot archive"). On both sides a path is resolved once, the way its
+owner sees it (the user's on the host, the container's inside it), and everything below it is
+reached from that directory's fd without following links (runtime/linux/beneath.py): a directory
+that a running container or another user swaps for a symlink mid-copy makes the copy fail, never
+write or read outside (docker's CVE-2018-15664). The two sides talk through a tar stream over a
+pipe; an entry that vanishes while it is read is left out.
 """
 import os
 import tarfile
 
-from runtime.errors import InvalidArgument, NotFound
+from runtime.errors import HullError, InvalidArgument, NotFound
+from runtime.image import tartree
+from runtime.linux import beneath
 
 
-def _extract(tar, member, into: str) -> None:
-    """Extract one member under into, refusing what would land outside it: absolute names and '..'
-    are refused, a name whose parents resolve (through links) outside is refused, a link already at
-    the name is replaced rather than written through, hard links must point inside, device nodes
-    are skipped. (This Python predates tarfile's extraction filters.)"""
-    name = member.name.lstrip("/")
-    if any(part == ".." for part in name.split("/")):
-        raise InvalidArgument(f"refusing {member.name!r}: it leaves the destination")
-    if member.ischr() or member.isblk() or member.isfifo():
-        return
-    base = os.path.realpath(into)
-    target = os.path.join(base, name)
-    parent = os.path.realpath(os.path.dirname(target))
-    if parent != base and not parent.startswith(base + "/"):
-        raise InvalidArgument(f"refusing {member.name!r}: its directory is outside the destination")
-    if member.islnk():
-        link = os.path.realpath(os.path.join(base, member.linkname.lstrip("/")))
-        if link != base and not link.startswith(base + "/") or os.path.islink(os.path.join(base, member.linkname)):
-            raise InvalidArgument(f"refusing hard link {member.name!r} to {member.linkname!r}: outside the destination")
-        member.linkname = os.path.relpath(link, base)
-    if os.path.islink(target) or (os.path.lexists(target) and not (member.isdir() and os.path.isdir(target))):
-        if os.path.isdir(target) and not os.path.islink(target):
-            raise InvalidArgument(f"cannot overwrite directory {member.name!r} with a non-directory")
-        os.unlink(target)
-    member.name = name
-    tar.extract(member, base, numeric_owner=True)
+class _Missing(NotFound):
+    """The source path is not there (the caller names the container in its message)."""
 
 
-def _in_root(root: str, work, *args) -> int:
-    """Run work(*args) in a child chrooted to root; returns its exit status (0: done)."""
+class _Ended(InvalidArgument):
+    """The tar stream ended early: the other side failed, and its error says why."""
+
+
+_KINDS = {"_Missing": _Missing, "NotFound": NotFound, "_Ended": _Ended}
+
+
+def _spawn(root: str | None, work, *args):
+    """Run work(*args) in a child, chrooted to root (None: on the host). Returns finish(): it waits
+    for the child and raises what the child raised (a HullError's kind and message; an OSError as
+    one line); finish(quiet=True) only waits."""
+    r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        code = 1
+        os.close(r)
+        code = 0
         try:
-            os.chroot(root)
-            os.chdir("/")
+            if root is not None:
+                os.chroot(root)
+                os.chdir("/")
             work(*args)
-            code = 0
-        except BaseException as e:  # noqa: BLE001
-            os.write(2, f"Error: {getattr(e, 'msg', None) or e}\n".encode())
+        except BaseException as e:  # noqa: BLE001 - all of it goes to the parent, as one line
+            code = 1
+            kind = "_Ended" if isinstance(e, tarfile.ReadError) else type(e).__name__
+            text = e.msg if isinstance(e, HullError) else _os_message(e)
+            os.write(w, f"{kind}\0{text}".encode(errors="replace"))
         os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    os.close(w)
+
+    def finish(quiet: bool = False) -> None:
+        with os.fdopen(r, "rb") as f:
+            said = f.read().decode(errors="replace")
+        os.waitpid(pid, 0)
+        if said and not quiet:
+            kind, _, text = said.partition("\0")
+            raise _KINDS.get(kind, InvalidArgument)(text)
+    return finish
+
+
+def _both(consume, finish) -> None:
+    """consume() the stream a child produces, then finish() it: the consumer's own error wins,
+    except a stream that ended early, which the producer's error explains."""
+    try:
+        consume()
+    except (_Ended, tarfile.ReadError):
+        finish()
+        raise InvalidArgument("the copy ended early") from None
+    except BaseException:
+        finish(quiet=True)
+        raise
+    finish()
+
+
+def _os_message(e: BaseException) -> str:
+    if isinstance(e, OSError):
+        return f"{e.strerror or e}{': ' + str(e.filename) if e.filename else ''}"
+    return f"{type(e).__name__}: {e}"
+
+
+def _absolute(path: str) -> str:
+    return path if path.startswith("/") else os.path.join(os.getcwd(), path)
 
 
 def _pack(path: str, fd: int, flat: bool = False) -> None:
-    """Tar path (resolved in our root) to fd; a trailing /. means its contents (as "." and ./NAME,
-    or flat: as NAME, what export writes)."""
-    contents = path.endswith("/.")
-    path = os.path.normpath(path) if not contents else os.path.normpath(path[:-2])
-    if not os.path.lexists(path):
-        raise NotFound(f"Could not find the file {path} in container")
-    with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        if contents and flat:
-            for name in sorted(os.listdir(path)):
-                tar.add(os.path.join(path, name), arcname=name, filter=_anonymous)
-        elif contents:  # the directory as "." and its entries as ./NAME
-            tar.add(path, arcname=".", filter=_anonymous)
-        else:
-            tar.add(path, arcname=os.path.basename(path) or ".", filter=_anonymous)
+    """Tar path to fd, path resolved as this process sees / (a link at its end is copied as a
+    link); a trailing /. means its contents (as "." and ./NAME, or flat: as NAME, what export
+    writes)."""
+    contents = path.endswith("/.") or path == "."
+    path = _absolute(path[:-2] if path.endswith("/.") else path)
+    root = os.open("/", beneath.DIR)
+    try:
+        parent, name = os.path.split(os.path.normpath(path))
+        try:
+            top = beneath.open_dir(root, parent, in_root=True)
+        except (FileNotFoundError, NotADirectoryError):
+            raise _Missing(path) from None
+        try:
+            if name and beneath.lstat(top, name) is None:
+                raise _Missing(path)
+            with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                if not name or contents:  # / or DIR/.
+                    d = beneath.open_dir(root, path, in_root=True)
+                    try:
+                        if not flat:
+                            tar.addfile(tartree.info(os.fstat(d), "."))
+                        tartree.add_children(tar, d, "" if flat else ".")
+                    finally:
+                        os.close(d)
+                else:
+                    tartree.add_tree(tar, top, name, name)
+        finally:
+            os.close(top)
+    finally:
+        os.close(root)
 
 
-def _anonymous(info):
-    info.uname = info.gname = ""
-    return info
+def _destination(root: int, dest: str, first: tarfile.TarInfo) -> tuple:
+    """(fd of the directory to extract into, the name the copy takes there or None), by docker
+    cp's rules: into dest if it is a directory; as dest (renamed) if dest does not exist or is a
+    file and the source is one; a directory onto a file is an error, and so is a missing parent.
+    Links in dest are followed as its owner sees them (in_root); nothing is written yet."""
+    try:
+        return beneath.open_dir(root, dest, in_root=True), None
+    except FileNotFoundError:
+        exists = False
+    except NotADirectoryError:
+        exists = True
+    source_is_dir = first.isdir() and "/" not in first.name.strip("/")
+    if dest.endswith("/") and not source_is_dir:
+        raise InvalidArgument(f"no such directory: {dest}")
+    parent, name = os.path.split(dest.rstrip("/"))
+    try:
+        into = beneath.open_dir(root, parent or "/", in_root=True)
+    except (FileNotFoundError, NotADirectoryError):
+        raise InvalidArgument(f"no such directory: {parent or '/'}") from None
+    if exists and source_is_dir and beneath.lstat(into, name) is not None:
+        os.close(into)
+        raise InvalidArgument(f"cannot copy a directory to a file: {dest}")
+    return into, name
 
 
 def _unpack(fd: int, dest: str) -> None:
-    """Unpack the tar on fd at dest, by docker cp's rules: into dest if it is a directory; as dest
-    (renamed) if dest does not exist or is a file and the source is one; a directory onto a file is
-    an error, and so is a missing parent."""
+    """Unpack the tar on fd at dest (see _destination), every entry written below one directory fd."""
+    dest = _absolute(dest)
+    root = os.open("/", beneath.DIR)
     with os.fdopen(fd, "rb") as src, tarfile.open(fileobj=src, mode="r|") as tar:
         members = iter(tar)
         first = next(members, None)
         if first is None:
+            os.close(root)
             return
-        base = first.name.split("/")[0]
-        into, rename = dest, None
-        if os.path.isdir(dest):
-            pass
-        elif os.path.lexists(dest):
-            if first.isdir() and base == first.name:
-                raise InvalidArgument(f"cannot copy a directory to a file: {dest}")
-            into, rename = os.path.dirname(dest) or ".", os.path.basename(dest)
-        else:
-            if dest.endswith("/") and not first.isdir():
-                raise InvalidArgument(f"no such directory: {dest}")
-            into, rename = os.path.dirname(dest.rstrip("/")) or "/", os.path.basename(dest.rstrip("/"))
-            if not os.path.isdir(into):
-                raise InvalidArgument(f"no such directory: {into}")
-        for m in _chain(first, members):
-            if rename:
-                m.name = rename + m.name[len(base):]
-            _extract(tar, m, into)
+        try:
+            into, rename = _destination(root, dest, first)
+        finally:
+            os.close(root)
+        top = tartree.clean_name(first.name).split("/")[0]  # "": a directory's contents (".")
+
+        def renamed(rel: str) -> str:
+            if rename is None:
+                return rel
+            if not top:
+                return f"{rename}/{rel}" if rel else rename
+            return rename + rel[len(top):] if rel == top or rel.startswith(top + "/") else rel
+        out = tartree.Extractor(into)
+        try:
+            for m in _chain(first, members):
+                if m.islnk():
+                    m.linkname = renamed(tartree.clean_name(m.linkname))
+                out.extract(tar, m, renamed(tartree.clean_name(m.name)))
+            out.finish()
+        finally:
+            os.close(into)
 
 
 def _chain(first, rest):
@@ -131,57 +197,45 @@ def copy_out(c, path: str, dest: str, stdout=None) -> None:
     root, done = _root_of(c)
     try:
         r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(r)
-            code = _in_root(root, _pack, path, w)
-            os._exit(code)
+        finish = _spawn(root, _pack, path, w)  # inside the container's root
         os.close(w)
+
+        def consume():
+            if dest != "-":
+                return _unpack(r, dest)  # on the host
+            with os.fdopen(r, "rb") as src:
+                while chunk := src.read(1 << 16):
+                    stdout.buffer.write(chunk)
+                stdout.buffer.flush()
         try:
-            if dest == "-":
-                out = stdout.fileno()
-                while chunk := os.read(r, 1 << 16):
-                    os.write(out, chunk)
-                os.close(r)
-            else:
-                _unpack(r, dest)
-        finally:
-            _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status):
-            raise NotFound(f"Could not find the file {path} in container {c.name}")
+            _both(consume, finish)
+        except _Missing:
+            raise NotFound(f"Could not find the file {path} in container {c.name}") from None
     finally:
         done()
 
 
 def copy_in(c, src: str, dest: str, stdin=None) -> None:
     """Host src (or a tar on stdin when src is '-') -> container path dest."""
-    if src != "-" and not os.path.lexists(src.removesuffix("/.")):
-        raise NotFound(f"stat {src}: no such file or directory")
     root, done = _root_of(c)
     try:
         r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the packer: the host's side, as it is
-            os.close(r)
-            try:
-                if src == "-":
-                    with os.fdopen(w, "wb") as out:
-                        while chunk := stdin.buffer.read(1 << 16):
-                            out.write(chunk)
-                else:
-                    _pack(src, w)
-                os._exit(0)
-            except BaseException as e:  # noqa: BLE001
-                os.write(2, f"Error: {e}\n".encode())
-                os._exit(1)
+        finish_pack = _spawn(None, _from_stdin if src == "-" else _pack, stdin if src == "-" else src, w)
         os.close(w)
-        code = _in_root(root, _unpack, r, dest)
+        finish_unpack = _spawn(root, _unpack, r, dest)  # inside the container's root
         os.close(r)
-        os.waitpid(pid, 0)
-        if code:
-            raise InvalidArgument(f"copying into {c.name}:{dest} failed")
+        try:
+            _both(finish_unpack, finish_pack)
+        except _Missing:
+            raise NotFound(f"stat {src}: no such file or directory") from None
     finally:
         done()
+
+
+def _from_stdin(stdin, fd: int) -> None:
+    with os.fdopen(fd, "wb") as out:
+        while chunk := stdin.buffer.read(1 << 16):
+            out.write(chunk)
 
 
 def export(c, out_fd: int) -> None:
@@ -194,9 +248,7 @@ def export(c, out_fd: int) -> None:
             _, desc = st.lookup(c.config["ImageID"])
             rootfs.mount(st, desc, c.dir, extra_lower=c.path("init") if os.path.isdir(c.path("init")) else None)
     try:
-        code = _in_root(c.path("merged"), _pack, "/.", out_fd, True)
-        if code:
-            raise InvalidArgument(f"export of {c.name} failed")
+        _spawn(c.path("merged"), _pack, "/.", out_fd, True)()
     finally:
         if mounted_here:
             rootfs.unmount(c.dir)

@@ -241,35 +241,32 @@ def oci_mounts(points: list) -> list:
 
 def copy_up(points: list, rootfs: str) -> None:
     """Fill each new (empty) volume with what the image has at its destination, owners and modes
-    kept (docker's copy-up); never following a link out of the rootfs."""
-    from runtime.linux.mounts import secure_join
-    for m in points:
-        if m["Type"] != "volume" or m.get("NoCopy") or os.listdir(m["Source"]):
-            continue
-        src = secure_join(rootfs, m["Destination"])
-        if not os.path.isdir(src) or os.path.islink(src):
-            continue
-        st = os.lstat(src)
-        os.chown(m["Source"], st.st_uid, st.st_gid)
-        os.chmod(m["Source"], st.st_mode & 0o7777)
-        for name in os.listdir(src):
-            _copy(os.path.join(src, name), os.path.join(m["Source"], name))
-
-
-def _copy(src: str, dst: str) -> None:
-    st = os.lstat(src)
-    import stat
-    if stat.S_ISLNK(st.st_mode):
-        os.symlink(os.readlink(src), dst)
-    elif stat.S_ISDIR(st.st_mode):
-        os.mkdir(dst)
-        for name in os.listdir(src):
-            _copy(os.path.join(src, name), os.path.join(dst, name))
-    elif stat.S_ISREG(st.st_mode):
-        shutil.copyfile(src, dst, follow_symlinks=False)
-    else:
-        return  # devices, fifos, sockets: not copied
-    os.lchown(dst, st.st_uid, st.st_gid)
-    if not stat.S_ISLNK(st.st_mode):
-        os.chmod(dst, st.st_mode & 0o7777)
-        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+    kept (docker's copy-up). Both sides are walked by fds: a link in the image never leads out of
+    the rootfs, and one that another container using the volume plants meanwhile is replaced,
+    never written through (runtime/linux/beneath.py)."""
+    from runtime.linux import beneath
+    root = None
+    try:
+        for m in points:
+            if m["Type"] != "volume" or m.get("NoCopy"):
+                continue
+            dst = os.open(m["Source"], beneath.DIR)
+            try:
+                if os.listdir(dst):
+                    continue
+                root = root if root is not None else os.open(rootfs, beneath.DIR)
+                try:
+                    src = beneath.open_dir(root, m["Destination"], in_root=True)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                try:
+                    st = os.fstat(src)
+                    beneath.copy_tree(src, dst)
+                    beneath.set_attrs(dst, st.st_uid, st.st_gid, st.st_mode)
+                finally:
+                    os.close(src)
+            finally:
+                os.close(dst)
+    finally:
+        if root is not None:
+            os.close(root)

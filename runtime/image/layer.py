@@ -12,12 +12,13 @@ Whiteouts: `.wh.NAME` becomes a 0/0 character device NAME (overlayfs's whiteout)
 `.wh..wh..opq` marks its directory opaque (trusted.overlay.opaque=y).
 Compression is recognised by its magic: gzip, zstd (the zstandard package), or none.
 """
-import errno
 import os
 import stat
 import tarfile
 
 from runtime.errors import HullError
+from runtime.image import tartree
+from runtime.linux import beneath
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -106,14 +107,13 @@ def unpack(fileobj, dest: str) -> tuple:
     Returns (diff ID, uncompressed size, notes on entries skipped). Raises LayerError; the caller
     removes dest."""
     import zlib
-    notes, dirs = [], []
-    root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+    root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    out = tartree.Extractor(root, LayerError, replace_dirs=True, where="the layer")
     try:
         tar, hashing = open_stream(fileobj)
         for member in tar:
-            _extract(tar, member, root, dirs, notes)
-        for path, m in reversed(dirs):  # after their contents, which change a directory's mtime
-            _set_dir_times(root, path, m)
+            _extract(tar, member, out)
+        out.finish()
         diff_id = hashing.digest()
     except (tarfile.TarError, EOFError, zlib.error) as e:
         raise LayerError(f"layer is not a valid tar: {e}") from None
@@ -121,169 +121,35 @@ def unpack(fileobj, dest: str) -> tuple:
         raise LayerError(f"unpacking layer: {e.strerror or e}") from None
     finally:
         os.close(root)
-    return diff_id, hashing.size, notes
+    return diff_id, hashing.size, out.notes
 
 
 def clean_name(name: str) -> str:
     """A tar entry's path relative to the layer root, or LayerError if it could leave it."""
-    parts = []
-    for part in name.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            raise LayerError(f"layer entry {name!r} leaves the layer ('..')")
-        parts.append(part)
-    if name.startswith("/") and parts:
-        raise LayerError(f"layer entry {name!r} is an absolute path")
-    return "/".join(parts)
+    return tartree.clean_name(name, LayerError, "the layer")
 
 
-def _walk_parent(root: int, path: str, create: bool) -> tuple:
-    """(fd of path's parent directory, last component), walking from root without following
-    symlinks; missing directories are made when create is true."""
-    parts = path.split("/")
-    fd = os.dup(root)
-    try:
-        for part in parts[:-1]:
-            try:
-                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except FileNotFoundError:
-                if not create:
-                    raise
-                os.mkdir(part, 0o755, dir_fd=fd)
-                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except OSError as e:
-                if e.errno in (errno.ENOTDIR, errno.ELOOP):  # a file or a symlink in the way
-                    raise LayerError(f"layer entry {path!r} goes through {part!r}, which is not a directory "
-                                     "(a symlink is never followed)") from None
-                raise
-            os.close(fd)
-            fd = nxt
-        return fd, parts[-1]
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _remove(parent: int, name: str) -> None:
-    """Remove whatever is at name (a later tar entry replaces an earlier one)."""
-    try:
-        st = os.lstat(name, dir_fd=parent)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
-        try:
-            for child in os.listdir(fd):
-                _remove(fd, child)
-        finally:
-            os.close(fd)
-        os.rmdir(name, dir_fd=parent)
-    else:
-        os.unlink(name, dir_fd=parent)
-
-
-def _extract(tar, m: tarfile.TarInfo, root: int, dirs: list, notes: list) -> None:
+def _extract(tar, m: tarfile.TarInfo, out: tartree.Extractor) -> None:
+    """One member: whiteouts become overlayfs's, the rest is written as it is."""
     path = clean_name(m.name)
-    if not path:
+    if not path:  # the layer's root: only its times
         if m.isdir():
-            dirs.append(("", m))
+            out.dirs.append(("", int(m.mtime * 1e9)))
         return
-    parent, name = _walk_parent(root, path, create=True)
+    name = path.rsplit("/", 1)[-1]
+    if name == OPAQUE or name.startswith(WHITEOUT):
+        parent, _ = out.parent(path)
+        try:
+            if name == OPAQUE:
+                os.setxattr(parent, "trusted.overlay.opaque", b"y")
+            else:
+                target = name[len(WHITEOUT):]
+                beneath.remove(parent, target)
+                os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent)
+        finally:
+            os.close(parent)
+        return
     try:
-        if name == OPAQUE:
-            os.setxattr(f"/proc/self/fd/{parent}", "trusted.overlay.opaque", b"y")
-            return
-        if name.startswith(WHITEOUT):
-            target = name[len(WHITEOUT):]
-            _remove(parent, target)
-            os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=parent)
-            return
-        if m.isdir():
-            try:
-                if not stat.S_ISDIR(os.lstat(name, dir_fd=parent).st_mode):
-                    _remove(parent, name)
-                    os.mkdir(name, 0o700, dir_fd=parent)
-            except FileNotFoundError:
-                os.mkdir(name, 0o700, dir_fd=parent)
-            dirs.append((path, m))
-            _set_owner_mode(parent, name, m)
-            return
-        _remove(parent, name)
-        if m.isreg():
-            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                         dir_fd=parent)
-            with os.fdopen(fd, "wb") as out:
-                src = tar.extractfile(m)
-                while chunk := src.read(1 << 20):
-                    out.write(chunk)
-                _set_xattrs(out.fileno(), m)
-        elif m.issym():
-            os.symlink(m.linkname, name, dir_fd=parent)
-        elif m.islnk():
-            src_path = clean_name(m.linkname)
-            if not src_path:
-                raise LayerError(f"layer hardlink {m.name!r} -> {m.linkname!r} names the layer root")
-            src_parent, src_name = _walk_parent(root, src_path, create=False)
-            try:
-                os.link(src_name, name, src_dir_fd=src_parent, dst_dir_fd=parent, follow_symlinks=False)
-            except FileNotFoundError:
-                raise LayerError(f"layer hardlink {m.name!r} -> {m.linkname!r}: no such entry in the layer") from None
-            finally:
-                os.close(src_parent)
-            return  # a hardlink shares the inode's owner, mode and times
-        elif m.isfifo():
-            os.mkfifo(name, 0o600, dir_fd=parent)
-        elif m.ischr() or m.isblk():
-            notes.append(f"skipped device node {path}")
-            return
-        else:
-            notes.append(f"skipped {path}: unsupported tar entry type {m.type!r}")
-            return
-        _set_owner_mode(parent, name, m)
-        _set_times(parent, name, m)
+        out.extract(tar, m, path)
     except FileNotFoundError as e:
         raise LayerError(f"layer entry {m.name!r}: {e.strerror}") from None
-    finally:
-        os.close(parent)
-
-
-def _set_owner_mode(parent: int, name: str, m: tarfile.TarInfo) -> None:
-    os.chown(name, m.uid, m.gid, dir_fd=parent, follow_symlinks=False)
-    if not m.issym():  # chown cleared set-id bits: set the mode after it
-        os.chmod(name, stat.S_IMODE(m.mode), dir_fd=parent)
-
-
-def _set_times(parent: int, name: str, m: tarfile.TarInfo) -> None:
-    mtime = int(m.mtime * 1e9)
-    os.utime(name, ns=(mtime, mtime), dir_fd=parent, follow_symlinks=False)
-
-
-def _set_dir_times(root: int, path: str, m: tarfile.TarInfo) -> None:
-    """A directory's times, reached again without following symlinks (a later entry may have
-    replaced it, or a parent, with one)."""
-    if not path:
-        mtime = int(m.mtime * 1e9)
-        os.utime(root, ns=(mtime, mtime))
-        return
-    try:
-        parent, name = _walk_parent(root, path, create=False)
-    except (LayerError, FileNotFoundError):
-        return
-    try:
-        if stat.S_ISDIR(os.lstat(name, dir_fd=parent).st_mode):
-            _set_times(parent, name, m)
-    except FileNotFoundError:
-        pass
-    finally:
-        os.close(parent)
-
-
-def _set_xattrs(fd: int, m: tarfile.TarInfo) -> None:
-    """PAX SCHILY.xattr.* records (file capabilities live there: security.capability)."""
-    for key, value in (m.pax_headers or {}).items():
-        if key.startswith("SCHILY.xattr."):
-            try:
-                os.setxattr(fd, key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape"))
-            except OSError:
-                pass

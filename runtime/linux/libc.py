@@ -120,6 +120,36 @@ def setdomainname(name: str) -> None:
     _check(_libc.setdomainname(b, len(b)), f"setdomainname({name!r})", t)
 
 
+SYS_openat2 = 437
+# openat2(2) resolve flags
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+_openat2_missing = False  # the kernel said ENOSYS once (before 5.6): callers walk instead
+
+
+def openat2(dirfd: int, path: str, flags: int, mode: int, resolve: int) -> int | None:
+    """openat2(2): open path relative to dirfd under the RESOLVE_* rules; None where the kernel
+    has no openat2 (the caller falls back to a walk of its own)."""
+    global _openat2_missing
+    if _openat2_missing:
+        return None
+    t = time.perf_counter()
+    how = struct.pack("=QQQ", flags, mode, resolve)  # struct open_how
+    ret = _libc.syscall(SYS_openat2, dirfd, _b(path), how, len(how))
+    if ret == -1 and ctypes.get_errno() == errno.ENOSYS:
+        _openat2_missing = True
+        return None
+    if ret == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)  # the name, as os.open reports it
+    if trace.enabled:
+        trace.emit(f"openat2({dirfd}, {path!r}, {flags:#o}, resolve={resolve:#x})", str(ret), t)
+    return ret
+
+
 SYS_bpf = 321
 BPF_PROG_LOAD = 5
 BPF_PROG_ATTACH = 8
