@@ -111,15 +111,18 @@ def _context(args) -> tuple:
 
 
 def _read_dockerfile(args, context: str) -> str:
-    if args.file:
-        candidates = [args.file] if os.path.isabs(args.file) else [args.file, os.path.join(context, args.file)]
+    from runtime.engine.build.context import read_file
+    if args.file:  # the user's own path, else one inside the context
+        named = [args.file] if os.path.isabs(args.file) else [args.file, os.path.join(context, args.file)]
+        candidates = [(p, None) for p in named]
     else:
-        candidates = [os.path.join(context, "Dockerfile"), os.path.join(context, "dockerfile")]
-    for path in candidates:
-        if os.path.isfile(path):
-            with open(path, "rb") as f:
-                return _decode(f.read(), path)
-    raise InvalidArgument(f"unable to prepare context: the Dockerfile ({candidates[0]}) cannot be found")
+        candidates = [(os.path.join(context, n), n) for n in ("Dockerfile", "dockerfile")]
+    for path, rel in candidates:
+        data = read_file(context, rel, missing_ok=True) if rel else \
+            read_file(context, "", missing_ok=True, path=path) if os.path.lexists(path) else None
+        if data is not None:
+            return _decode(data, path)
+    raise InvalidArgument(f"unable to prepare context: the Dockerfile ({candidates[0][0]}) cannot be found")
 
 
 def _decode(data: bytes, where: str) -> str:
@@ -134,14 +137,25 @@ def _is_tar(data: bytes) -> bool:
 
 
 def _unpack_context(data: bytes, dest: str) -> None:
-    """The context tar, unpacked with the layer unpacker's rules (nothing lands outside dest)."""
+    """The context tar, unpacked safely (nothing lands outside dest), its names as they are."""
     import io
+    import tarfile
+    import zlib
 
-    from runtime.image import layer
+    from runtime.image import layer, tartree
+    root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    out = tartree.Extractor(root, replace_dirs=True)
     try:
-        layer.unpack(io.BytesIO(data), dest)
-    except layer.LayerError as e:
+        with tarfile.open(fileobj=layer.decompressed(io.BytesIO(data)), mode="r|") as tar:
+            for m in tar:
+                out.extract(tar, m, tartree.clean_name(m.name))
+        out.finish()
+    except HullError as e:
         raise InvalidArgument(f"the build context on stdin: {e.msg}") from None
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+        raise InvalidArgument(f"cannot unpack the build context on stdin: {e}") from None
+    finally:
+        os.close(root)
 
 
 def cmd_builder_prune(args):

@@ -71,11 +71,8 @@ class Ignore:
 
     @classmethod
     def read(cls, context: str) -> "Ignore":
-        try:
-            with open(os.path.join(context, ".dockerignore")) as f:
-                return cls(f.read().splitlines())
-        except FileNotFoundError:
-            return cls([])
+        data = read_file(context, ".dockerignore", missing_ok=True)
+        return cls([] if data is None else data.decode("utf-8", errors="replace").splitlines())
 
     def ignored(self, rel: str) -> bool:
         """Is the context path rel (or a directory it is in) excluded?"""
@@ -87,6 +84,42 @@ class Ignore:
                     result = not negate
                     break
         return result
+
+
+LIMIT = 16 << 20  # a Dockerfile or .dockerignore larger than this is refused, not read into memory
+
+
+def read_file(context: str, rel: str, missing_ok: bool = False, path: str | None = None) -> bytes | None:
+    """A Dockerfile or .dockerignore of the context: a regular file inside it (a link is followed
+    only while it stays inside), at most LIMIT bytes; else a clear refusal. path: a file the user
+    named (-f), read where it is but by the same rules of kind and size."""
+    from runtime.linux import beneath
+    where = path or rel
+    try:
+        if path:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        else:
+            root = os.open(context, beneath.DIR & ~os.O_NOFOLLOW)
+            try:
+                fd = beneath.open_at(root, rel, os.O_RDONLY | os.O_NONBLOCK, in_root=True)
+            finally:
+                os.close(root)
+    except FileNotFoundError:
+        if not path and os.path.islink(os.path.join(context, rel)):
+            raise InvalidArgument(f"refusing {rel}: a link that leads outside the build context") from None
+        if missing_ok:
+            return None
+        raise
+    except OSError as e:
+        raise InvalidArgument(f"cannot read {where} from the build context: {e.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidArgument(f"refusing {where}: not a regular file inside the build context")
+        data = f.read(LIMIT + 1)
+    if len(data) > LIMIT:
+        raise InvalidArgument(f"refusing {where}: larger than {LIMIT >> 20} MiB")
+    return data
 
 
 class Context:
