@@ -95,12 +95,42 @@ def _files(path: str) -> list:
     return list(reversed(old)) + ([path] if os.path.exists(path) else [])
 
 
-def records(path: str) -> list:
-    out = []
+def records(path: str):
+    """Every record, oldest first, read as a stream (memory stays bounded whatever the log's size)."""
     for p in _files(path):
         with open(p, "rb") as f:
-            out += [r for r in (_parse(line) for line in f) if r]
-    return out
+            for line in f:
+                r = _parse(line)
+                if r:
+                    yield r
+
+
+def last_records(path: str, n: int) -> list:
+    """The last n records, read backwards from the end of the newest file (--tail)."""
+    out = []
+    for p in reversed(_files(path)):
+        for line in _backwards(p):
+            if len(out) >= n:
+                return out[::-1]
+            r = _parse(line)
+            if r:
+                out.append(r)
+    return out[:n][::-1]
+
+
+def _backwards(path: str, block: int = 1 << 16):
+    """The file's lines, last first, a block at a time."""
+    with open(path, "rb") as f:
+        pos, rest = f.seek(0, os.SEEK_END), b""
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            f.seek(pos)
+            lines = (f.read(step) + rest).split(b"\n")
+            rest = lines[0]
+            yield from (line for line in reversed(lines[1:]) if line)
+        if rest:
+            yield rest
 
 
 def _parse(line: bytes):
@@ -123,9 +153,7 @@ def show(path: str, out, err, tail: int | None = None, timestamps: bool = False,
             return
         text = (r["time"] + " " if timestamps else "") + r["log"]
         (err if r.get("stream") == "stderr" else out).write(text)
-    recs = records(path)
-    if tail is not None:
-        recs = recs[-tail:] if tail > 0 else []
+    recs = records(path) if tail is None else last_records(path, tail) if tail > 0 else []
     for r in recs:
         emit(r)
     out.flush()
@@ -139,7 +167,7 @@ def show(path: str, out, err, tail: int | None = None, timestamps: bool = False,
     while True:
         if f is None and os.path.exists(path):
             f = open(path, "rb")
-        chunk = f.read() if f else b""
+        chunk = f.read(1 << 20) if f else b""
         if chunk:
             rest += chunk
             *lines, rest = rest.split(b"\n")
