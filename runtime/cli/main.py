@@ -49,6 +49,7 @@ def _tables():
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    os.umask(0o022)  # what hull makes never depends on the caller's umask (dockerd does the same)
     try:
         verbs, handlers = _tables()
         args = parse(_management(argv), GLOBAL_FLAGS, verbs)
@@ -58,6 +59,8 @@ def main(argv=None) -> int:
         if args.verb is None or args.verb == "help" or args.help:
             sys.stdout.write(help_text("hull", DESCRIPTION, GLOBAL_FLAGS, verbs, getattr(args, "topic", None)))
             return 0
+        from runtime.engine import private_root
+        private_root(args.root)
         code = handlers[args.verb](args) or 0
         sys.stdout.flush()  # here, where a closed pipe is handled, not at exit
         return code

@@ -128,7 +128,7 @@ def keeper(root: str) -> None:
     child, and removes the cgroup when the monitor is gone (a process cannot rmdir its own cgroup)."""
     from runtime import cgroups
     from runtime.cgroups.base import PARENT
-    os.umask(0o077)
+    os.umask(0o022)  # what it makes for containers must not depend on who started it; the root is 0700
     # the lock first: of two keepers started at once, the second must not touch the cgroup the
     # first one's monitor lives in (held until the cgroup is gone, by the monitor too after fork)
     lock = os.open(paths(root)[1], os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)

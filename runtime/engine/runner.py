@@ -85,7 +85,9 @@ def _etc_files(c: Container, own_ip: str | None = None, nameserver: str | None =
     files = {}
     for name, text in contents.items():
         path = c.path(name)
-        with open(path, "w") as f:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        os.fchmod(fd, 0o644)  # readable by the container's non-root users, whatever the umask
+        with os.fdopen(fd, "w") as f:
             f.write(text)
         files[f"/etc/{name}"] = path
     return files

@@ -22,7 +22,11 @@ def mount(store: Store, desc: dict, container_dir: str, extra_lower: str | None 
     links = store.lower_links(desc) + ([extra_lower] if extra_lower else [])
     upper, work, merged = (os.path.join(container_dir, d) for d in ("upper", "work", "merged"))
     for d in (upper, work, merged):
-        os.makedirs(d, mode=0o755, exist_ok=True)
+        try:
+            os.mkdir(d, 0o755)
+            os.chmod(d, 0o755)  # upper's mode is the container's / : never the umask's
+        except FileExistsError:
+            pass
     # overlayfs lists the top layer first
     options = f"lowerdir={':'.join(reversed(links))},upperdir={upper},workdir={work}"
     if len(options) >= PAGE:
