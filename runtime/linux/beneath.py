@@ -48,12 +48,22 @@ def _walk(dirfd: int, path: str, flags: int, mode: int) -> int:
     fd = os.dup(dirfd)
     try:
         for name in names[:-1]:
-            nxt = os.open(name, DIR, dir_fd=fd)
+            nxt = _open_dir_nofollow(fd, name)
             os.close(fd)
             fd = nxt
         return os.open(names[-1] if names else ".", flags | os.O_NOFOLLOW, mode, dir_fd=fd)
     finally:
         os.close(fd)
+
+
+def _open_dir_nofollow(parent: int, name: str) -> int:
+    """A directory on the way; a symlink there is ELOOP, as openat2 says it."""
+    try:
+        return os.open(name, DIR, dir_fd=parent)
+    except NotADirectoryError:
+        if stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name) from None
+        raise
 
 
 def _walk_in_root(root: int, path: str, flags: int, mode: int) -> int:
