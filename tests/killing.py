@@ -349,8 +349,11 @@ def root_cgroups(root: str) -> list:
     found = []
     for top in [CGROUP_ROOT] + [os.path.join(CGROUP_ROOT, d) for d in os.listdir(CGROUP_ROOT)]:
         base = os.path.join(top, "hull")
-        if os.path.isdir(base):
-            found += [os.path.join(base, n) for n in os.listdir(base) if n.startswith(tag + "-") or n.endswith(tag)]
+        try:
+            names = os.listdir(base)
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # none, or the last container elsewhere just took the empty parent away
+        found += [os.path.join(base, n) for n in names if n.startswith(tag + "-") or n.endswith(tag)]
     return found
 
 

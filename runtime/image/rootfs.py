@@ -21,6 +21,7 @@ def mount(store: Store, desc: dict, container_dir: str, extra_lower: str | None 
     between them: the engine's init layer); returns the merged directory."""
     links = store.lower_links(desc) + ([extra_lower] if extra_lower else [])
     upper, work, merged = (os.path.join(container_dir, d) for d in ("upper", "work", "merged"))
+    os.makedirs(container_dir, exist_ok=True)
     for d in (upper, work, merged):
         try:
             os.mkdir(d, 0o755)
