@@ -269,23 +269,6 @@ def parse_set(text: str) -> set:
 
 # -- update: flags and -r JSON ------------------------------------------------------------------
 
-UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
-
-
-def parse_bytes(text: str, flag: str) -> int:
-    """'64m', '1g', '1048576', '-1' -> bytes (docker's RAMInBytes suffixes, also kb/mb/gb)."""
-    t = text.strip().lower()
-    if t == "-1":
-        return -1
-    num = t.rstrip("bkmgt")
-    unit = t[len(num):].rstrip("b") if t[len(num):] not in ("", "b") else ""
-    try:
-        n = float(num)
-    except ValueError:
-        raise InvalidArgument(f"invalid value {text!r} for --{flag}: use bytes or a size like 64m") from None
-    if unit not in UNITS or n < 0:
-        raise InvalidArgument(f"invalid value {text!r} for --{flag}: use bytes or a size like 64m")
-    return int(n * UNITS[unit])
 
 
 def merge(current: dict, update: dict) -> tuple[dict, dict]:

@@ -7,7 +7,7 @@ import sys
 from runtime import fastjson as json
 from runtime.cli import display
 from runtime.cli.args import Flag, Verb
-from runtime.errors import Conflict, HullError, InvalidArgument, NotFound
+from runtime.errors import HullError, InvalidArgument, NotFound
 
 FORMAT = Flag("format", value=True, help="a Go template ('table {{.ID}}\\t{{.Size}}'), or json")
 
@@ -319,57 +319,22 @@ def cmd_tag(args):
     return 0
 
 
-# containers that use images (the engine's; none until containers exist): {image ID: [container]}
-def _users(args) -> dict:
-    try:
-        from runtime.engine import containers
-    except ImportError:
-        return {}
-    return containers.image_users(args.root)
-
-
 def cmd_rmi(args):
-    """docker's rules: a name is untagged, and the image deleted once it has no name left; an ID
-    with several names, or an image a container uses, needs -f (then every name goes)."""
-    users = _users(args)
+    """docker's rules (service.images.removal): a name is untagged, and the image deleted once it
+    has no name left; an ID with several names, or an image a container uses, needs -f."""
+    from runtime.engine import containers
+    from runtime.engine.service import images as service
+    users = containers.image_users(args.root)
     failed = 0
-    with store(args) as st:
-        for text in [args.image] + args.command:
-            try:
-                _remove_image(st, text, args.force, users)
-            except HullError as e:
-                sys.stderr.write(f"Error: {e.msg}\n")
-                failed += 1
-        st.prune()
+    for text in [args.image] + args.command:
+        try:
+            for entry in service.remove(args.root, text, bool(args.force), users):
+                key, value = next(iter(entry.items()))
+                print(f"{key}: {value}")
+        except HullError as e:
+            sys.stderr.write(f"Error: {e.msg}\n")
+            failed += 1
     return 125 if failed else 0
-
-
-def _remove_image(st, text: str, force: bool, users: dict) -> None:
-    from runtime.image.reference import parse as parse_ref
-    ref, desc = st.resolve(text)
-    image_id = st.image_id(desc)
-    names = st.names_of(image_id)
-    by_name = ref is not None
-    using = users.get(image_id, [])
-    if by_name and len(names) > 1 and not force:
-        st.untag(ref)
-        print(f"Untagged: {ref.familiar()}")
-        return
-    if using and not force:
-        what = f"repository reference {text!r}" if by_name else image_id[7:19]
-        raise Conflict(f"conflict: unable to remove {what} (must force) - container {using[0][:12]} is using "
-                       f"its referenced image {image_id[7:19]}")
-    if not by_name and len(names) > 1 and not force:
-        raise Conflict(f"conflict: unable to delete {image_id[7:19]} (must be forced) - image is referenced "
-                       "in multiple repositories")
-    digests = st.repo_digests(image_id)
-    for r in st.remove(image_id):
-        print(f"Untagged: {r.familiar()}")
-    for d in digests:
-        if parse_ref(d) not in names:
-            print(f"Untagged: {parse_ref(d).familiar()}")
-    if not using:
-        print(f"Deleted: {image_id}")
 
 
 def cmd_prune(args):
@@ -385,7 +350,8 @@ def cmd_prune(args):
 
 def prune_images(args, every: bool) -> tuple:
     """Remove dangling images (every: all images) no container uses: (docker's lines, bytes freed)."""
-    users = _users(args)
+    from runtime.engine.containers import image_users
+    users = image_users(args.root)
     removed = []
     with store(args) as st:
         before = _store_bytes(st.root)

@@ -23,8 +23,9 @@ DESCRIPTION = "The docker-style engine: images, containers, registries."
 
 def _groups():
     """[(verb table, handlers)] of every verb module (imported only when hull runs a verb)."""
-    from runtime.cli import build, containers, images, network, system, volumes
-    return [(images.VERBS, images.HANDLERS), (build.VERBS, build.HANDLERS), (containers.VERBS, containers.HANDLERS),
+    from runtime.cli import build, containers, images, inside, network, run, system, volumes
+    return [(images.VERBS, images.HANDLERS), (build.VERBS, build.HANDLERS), (run.VERBS, run.HANDLERS),
+            (containers.VERBS, containers.HANDLERS), (inside.VERBS, inside.HANDLERS),
             (volumes.VERBS, volumes.HANDLERS), (network.VERBS, network.HANDLERS), (system.VERBS, system.HANDLERS)]
 
 
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
         return code
     except HullError as e:
         sys.stderr.write(f"Error: {e.msg}\n")
-        return getattr(e, "exit_code", 125)  # 126/127: the container's command could not run
+        return e.exit_code  # the error map: 125, or 126/127 when the container's command could not run
     except BrokenPipeError:
         _quiet_stdout()  # `hull images | head -1`: the reader left, nothing more to say
         return 141

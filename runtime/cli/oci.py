@@ -232,7 +232,7 @@ def cmd_update(args):
 
 def _update_resources(args) -> dict:
     """-r JSON (docker: `-r -` on stdin) and/or flags, as an OCI resources object."""
-    from runtime.cgroups.resources import parse_bytes
+    from runtime.units import parse_bytes
     from runtime.errors import InvalidArgument
     raw = _json_object("resources", args.resources, "linux.resources") if args.resources else {}
     memory = {k: parse_bytes(v, f) for k, f, v in (("limit", "memory", args.memory),

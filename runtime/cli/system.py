@@ -106,7 +106,7 @@ def leaks(root: str) -> list:
             firewall.delete_element(t, m, key)
             out.append(f"removed the published port {key} (to {address})")
     sock, lock = monitor.paths(root)
-    from runtime.container.state import flock_held
+    from runtime.files import flock_held
     if not flock_held(lock):
         for path in _cgroup_dirs(f"@monitor{tag}", exact=True):
             cgroups.new(path).destroy()
@@ -132,9 +132,9 @@ def _cgroup_dirs(prefix: str | None, exact: bool = False) -> list:
 
 
 def cmd_system_prune(args):
-    from runtime.cli import images, volumes
+    from runtime.cli import images
     from runtime.cli.images import confirm
-    from runtime.engine.volumes import Volumes, users
+    from runtime.engine.service import volumes
     what = ["all stopped containers", "all volumes not used by at least one container" if args.volumes else None,
             "all images without at least one container associated to them" if args.all else "all dangling images",
             "all networks not used by at least one container", "all build cache",
@@ -145,11 +145,11 @@ def cmd_system_prune(args):
     gone, freed = prune_containers(args)
     display.deleted("Containers", gone)
     if args.volumes:
-        names, vol_freed = volumes.prune(Volumes(args.root), users(args.root))
-        freed += vol_freed
-        display.deleted("Volumes", names)
-    from runtime.cli import network
-    nets = network.prune(args)
+        report = volumes.prune(args.root)
+        freed += report["SpaceReclaimed"]
+        display.deleted("Volumes", report["VolumesDeleted"])
+    from runtime.engine.service import networks
+    nets = networks.prune(args.root)["NetworksDeleted"]
     display.deleted("Networks", nets)
     removed, img_freed = images.prune_images(args, every=args.all)
     freed += img_freed
@@ -281,9 +281,9 @@ def cmd_system_reset(args):
     and the root's nftables table, which outlive every container as docker0 does) goes too."""
     import shutil
     import time
-    from runtime.cli import network
     from runtime.cli.images import confirm
-    from runtime.container.state import flock_held
+    from runtime.engine.service import networks
+    from runtime.files import flock_held
     from runtime.engine import monitor, runner
     from runtime.network import endpoint, firewall
     from runtime.network.networks import Networks
@@ -296,7 +296,7 @@ def cmd_system_reset(args):
         runner.remove(containers, c.id, force=True, volumes=True)
     nets = Networks(root)
     for name in nets.names():
-        network.drop(root, nets.load(name))
+        networks.drop(root, nets.load(name))
     leaks(root)
     firewall.drop_table(endpoint.table_for(root))
     _, lock = monitor.paths(root)

@@ -1,8 +1,10 @@
-"""hull volume create | ls | inspect | rm | prune, in docker's words (runtime/engine/volumes.py)."""
+"""hull volume create | ls | inspect | rm | prune: flags -> the Docker API's bodies ->
+runtime/engine/service/volumes.py; docker's output."""
 import sys
 
 from runtime.cli.args import Flag, Verb
-from runtime.errors import HullError, InvalidArgument
+from runtime.engine.service import volumes as service
+from runtime.errors import HullError
 
 VERBS = [
     Verb("volume-create", "create a volume", [Flag("label", value=True, many=True, help="KEY=VALUE"),
@@ -19,39 +21,23 @@ VERBS = [
 ]
 
 
-def _vols(args):
-    from runtime.engine.volumes import Volumes
-    return Volumes(args.root)
-
-
 def cmd_create(args):
-    if args.driver not in (None, "local"):
-        raise InvalidArgument(f"volume driver {args.driver!r} is not available (local)")
-    labels = dict(item.partition("=")[::2] for item in args.label or [])
-    print(_vols(args).create(args.name, labels))
+    from runtime.cli.run import key_values
+    body = {"Name": args.name, "Driver": args.driver or "local", "Labels": key_values(args.label, "label")}
+    print(service.create(args.root, body)["Name"])
     return 0
 
 
 def cmd_ls(args):
+    from runtime.cli.containers import filters_body
     from runtime.cli.template import Struct, format_rows
-    from runtime.engine.volumes import users
-    vols, used = _vols(args), users(args.root)
-    names = vols.names()
-    for f in args.filter or []:
-        key, _, value = f.partition("=")
-        if key == "dangling":
-            want = value in ("true", "1")
-            names = [n for n in names if (n not in used) == want]
-        elif key == "name":
-            names = [n for n in names if value in n]
-        else:
-            raise InvalidArgument(f"invalid filter {key!r} (dangling, name)")
+    listed = service.summaries(args.root, filters_body(args.filter))["Volumes"]
     if args.quiet:
-        for n in names:
-            print(n)
+        for v in listed:
+            print(v["Name"])
         return 0
-    rows = [Struct({"Driver": "local", "Name": n, "Mountpoint": vols.path(n), "Scope": "local",
-                    "Labels": ",".join(f"{k}={v}" for k, v in vols.inspect(n)["Labels"].items())}) for n in names]
+    rows = [Struct({"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"], "Scope": v["Scope"],
+                    "Labels": ",".join(f"{k}={x}" for k, x in v["Labels"].items())}) for v in listed]
     sys.stdout.write(format_rows(args.format or "table {{.Driver}}\t{{.Name}}", rows,
                                  {"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT"}))
     return 0
@@ -59,10 +45,10 @@ def cmd_ls(args):
 
 def cmd_inspect(args):
     from runtime.cli.images import print_inspect
-    vols, out, failed = _vols(args), [], 0
+    out, failed = [], 0
     for name in [args.volume] + args.command:
         try:
-            out.append(vols.inspect(name))
+            out.append(service.inspect(args.root, name))
         except HullError as e:
             sys.stderr.write(f"Error: {e.msg}\n")
             failed = 125
@@ -72,11 +58,10 @@ def cmd_inspect(args):
 
 
 def cmd_rm(args):
-    from runtime.engine.volumes import users
-    vols, used, failed = _vols(args), users(args.root), 0
+    failed = 0
     for name in [args.volume] + args.command:
         try:
-            vols.remove(name, used, args.force)
+            service.remove(args.root, name, bool(args.force))
             print(name)
         except HullError as e:
             sys.stderr.write(f"Error: {e.msg}\n")
@@ -87,26 +72,13 @@ def cmd_rm(args):
 def cmd_prune(args):
     from runtime.cli import display
     from runtime.cli.images import confirm
-    from runtime.engine.volumes import users
     if not args.force and not confirm("WARNING! This will remove all local volumes not used by at least one "
                                       "container."):
         return 0
-    vols, used = _vols(args), users(args.root)
-    gone, freed = prune(vols, used)
-    display.deleted("Volumes", gone)
-    display.reclaimed(freed)
+    report = service.prune(args.root)
+    display.deleted("Volumes", report["VolumesDeleted"])
+    display.reclaimed(report["SpaceReclaimed"])
     return 0
-
-
-def prune(vols, used: dict) -> tuple:
-    """Remove every unused volume: (names, bytes freed)."""
-    gone, freed = [], 0
-    for name in vols.names():
-        if name not in used:
-            freed += vols.size(name)
-            vols.remove(name, used)
-            gone.append(name)
-    return gone, freed
 
 
 HANDLERS = {"volume-create": cmd_create, "volume-ls": cmd_ls, "volume-inspect": cmd_inspect, "volume-rm": cmd_rm,

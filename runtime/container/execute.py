@@ -14,10 +14,10 @@ import copy
 import os
 import _signal as signal  # the C module under signal: its enum wrappers cost ~3 ms of imports
 
-from runtime import trace
+from runtime import fastjson as json, trace
 from runtime.container import init, spec as spec_mod
 from runtime.container.state import Store, write_atomic
-from runtime.errors import Conflict, ExecFailed, InvalidArgument
+from runtime.errors import Conflict, ExecFailed, InvalidArgument, from_wire, to_wire
 from runtime.linux import libc, namespaces, proc, seccomp
 
 
@@ -95,11 +95,11 @@ def execute(store: Store, cid: str, raw_process: dict | None, plain: dict | None
     try:
         data = _read_all(pid_r)
         os.waitpid(joiner, 0)
-        error = _read_all(err_r).decode(errors="replace").strip()
+        error = _read_all(err_r)
         if error or not data:
             if data and not detach:
                 os.waitpid(int(data), 0)  # it is our child (we are its subreaper): reap it
-            raise ExecFailed(error or "exec: the process could not be started")
+            raise from_wire(json.loads(error)) if error else ExecFailed("exec: the process could not be started")
         pid = int(data)
         if pid_file:
             write_atomic(pid_file, str(pid))
@@ -153,8 +153,14 @@ def _joiner(c, p, joins, filter_, console_sock, pid_w, err_w) -> None:
         os.write(pid_w, str(pid).encode())
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - the runtime must hear of every failure
-        os.write(err_w, init._describe(e).encode())
+        _tell(err_w, e)
         os._exit(1)
+
+
+def _tell(err_w: int, e: BaseException) -> None:
+    """The error, with its kind, for the runtime waiting on err_w (one write: the pipe's far end
+    reads it whole)."""
+    os.write(err_w, json.dumps(to_wire(e)).encode())
 
 
 def _process(p, filter_, console_sock, err_w) -> None:
@@ -172,7 +178,7 @@ def _process(p, filter_, console_sock, err_w) -> None:
         os.execve(path, p.args, env)
     except BaseException as e:  # noqa: BLE001
         try:
-            os.write(err_w, init._describe(e).encode())
+            _tell(err_w, e)
         finally:
             os._exit(127)
 

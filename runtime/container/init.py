@@ -24,7 +24,7 @@ from runtime import fastjson as json  # json without its imports (see fastjson)
 from runtime import trace
 from runtime.container import hooks, rootfs
 from runtime.container.state import INIT_NAME
-from runtime.errors import ExecFailed
+from runtime.errors import CommandCannotRun, CommandNotFound, ExecFailed, to_wire
 from runtime.linux import caps, libc, lsm, namespaces, seccomp, userns
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -128,7 +128,7 @@ def _enter_user_namespace(spec, sync: Sync) -> None:
 
 def _report(sync: Sync, e: BaseException) -> None:
     try:
-        sync.send(error=_describe(e), kind=type(e).__name__)
+        sync.send(**to_wire(e))
     except OSError:
         pass
 
@@ -321,9 +321,9 @@ def find_executable(name: str, search_path: str) -> str:
                 return c
             denied = True
         elif os.path.isdir(c) and "/" in name:
-            raise ExecFailed(f'exec: "{name}": is a directory: permission denied')
+            raise CommandCannotRun(f'exec: "{name}": is a directory: permission denied')
     if denied:
-        raise ExecFailed(f'exec: "{name}": permission denied')
+        raise CommandCannotRun(f'exec: "{name}": permission denied')
     if "/" in name:
-        raise ExecFailed(f'exec: "{name}": stat {name}: no such file or directory')
-    raise ExecFailed(f'exec: "{name}": executable file not found in $PATH')
+        raise CommandNotFound(f'exec: "{name}": stat {name}: no such file or directory')
+    raise CommandNotFound(f'exec: "{name}": executable file not found in $PATH')

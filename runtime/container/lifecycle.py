@@ -10,7 +10,7 @@ import _signal as signal  # the C module under signal: its enum wrappers cost ~3
 from runtime import trace
 from runtime.container import hooks
 from runtime.container.state import Container, Store, now_rfc3339, validate_id, write_atomic
-from runtime.errors import Conflict, ExecFailed, HookFailed, HullError, InvalidArgument, InvalidSpec, NotFound
+from runtime.errors import Conflict, ExecFailed, HookFailed, InvalidArgument, InvalidSpec, NotFound, from_wire
 from runtime.linux import proc
 
 ACTIVE = ("creating", "created", "running", "paused")
@@ -165,8 +165,7 @@ def _with_default_devices(res: dict) -> dict:
 
 def _check(msg: dict) -> None:
     if "error" in msg:
-        kind = {"ExecFailed": ExecFailed, "HookFailed": HookFailed, "InvalidSpec": InvalidSpec}.get(msg.get("kind"), HullError)
-        raise kind(msg["error"])
+        raise from_wire(msg)
 
 
 def _kill_and_wait(pidfd: int | None, timeout: float = 10) -> None:

@@ -17,11 +17,12 @@ directory itself goes last.
 """
 import fcntl
 import os
-import time
 
 from runtime import fastjson as json  # json without its imports (see fastjson)
 from runtime import OCI_VERSION
+from runtime.clock import now_rfc3339  # noqa: F401 - hull-oci's modules take it from here
 from runtime.errors import Conflict, InvalidArgument, NotFound
+from runtime.files import flock_held, write_atomic  # noqa: F401 - likewise
 from runtime.linux import proc
 
 DEFAULT_ROOT = "/run/hull"
@@ -37,39 +38,6 @@ def validate_id(cid: str) -> str:
     if not _valid_id(cid):
         raise InvalidArgument(f"invalid container ID {cid!r}: use letters, digits and _ + - . only")
     return cid
-
-
-def now_rfc3339() -> str:
-    """RFC 3339 with nanoseconds, like Go's time.RFC3339Nano (which runc prints)."""
-    ns = time.time_ns()
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9))
-    return f"{base}.{ns % 10**9:09d}Z"
-
-
-def flock_held(path: str) -> bool:
-    """Does some process hold an exclusive flock on path (a file or a directory)? A holder that
-    was killed holds nothing: the kernel dropped its lock with its last fd."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Temp file + fsync + rename: readers see the old content or the new, never half."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(tmp, path)
 
 
 class Container:

@@ -209,7 +209,8 @@ def attach(c, stdin: bool, detach_keys: str) -> int:
     sock.sendall(json.dumps({"op": "attach", "id": c.id, "stdin": stdin}).encode() + b"\n")
     reply = monitor.read_reply(sock)
     if "error" in reply:
-        raise Conflict(reply["error"])
+        from runtime.errors import from_wire
+        raise from_wire(reply)
     tty = reply.get("tty")
     raw = _RawTerminal() if tty and stdin else None
     if tty and os.isatty(0):

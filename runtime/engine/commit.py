@@ -7,7 +7,7 @@ container is paused meanwhile (docker's default), so the layer is one moment's.
 import os
 import tempfile
 
-from runtime.container.state import now_rfc3339
+from runtime.clock import now_rfc3339
 from runtime.errors import InvalidArgument
 
 # Dockerfile instructions --change accepts, and the config key each sets

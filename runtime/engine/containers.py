@@ -17,7 +17,8 @@ import shutil
 import time
 
 from runtime import fastjson as json
-from runtime.container.state import now_rfc3339, write_atomic
+from runtime.clock import now_rfc3339
+from runtime.files import write_atomic
 from runtime.engine import names
 from runtime.errors import Conflict, InvalidArgument, NotFound
 from runtime.linux import proc

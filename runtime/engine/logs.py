@@ -10,7 +10,7 @@ import os
 import time
 
 from runtime import fastjson as json
-from runtime.container.state import now_rfc3339
+from runtime.clock import now_rfc3339
 from runtime.errors import InvalidArgument
 
 PARTIAL = 16 * 1024  # docker's json-file splits longer lines
@@ -18,7 +18,7 @@ PARTIAL = 16 * 1024  # docker's json-file splits longer lines
 
 def parse_options(opts: dict) -> tuple:
     """(max bytes or None, max files) from --log-opt max-size=10m,max-file=3."""
-    from runtime.cgroups.resources import parse_bytes
+    from runtime.units import parse_bytes
     unknown = set(opts) - {"max-size", "max-file"}
     if unknown:
         raise InvalidArgument(f"unknown log opt '{sorted(unknown)[0]}' for json-file log driver")
@@ -145,7 +145,7 @@ def show(path: str, out, err, tail: int | None = None, timestamps: bool = False,
          until: float | None = None, follow=None) -> None:
     """Write the log's records to out (stdout) and err (stderr); with follow(), keep reading new
     records while it returns True."""
-    from runtime.cli.display import parse_time
+    from runtime.clock import parse_time
 
     def emit(r) -> None:
         t = parse_time(r.get("time", "")) or 0

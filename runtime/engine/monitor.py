@@ -66,6 +66,15 @@ def request(root: str, **msg) -> dict:
         return read_reply(s)
 
 
+def call(root: str, **msg) -> dict:
+    """request(), with a failure raised as the error of its kind (errors.from_wire)."""
+    reply = request(root, **msg)
+    if "error" in reply:
+        from runtime.errors import from_wire
+        raise from_wire(reply)
+    return reply
+
+
 def read_reply(s: socket.socket) -> dict:
     buf = b""
     while not buf.endswith(b"\n"):
@@ -88,10 +97,7 @@ class NetlinkClient:
             _spawn(root)  # it starts while this run does its other work
 
     def call(self, fn: str, **args):
-        reply = request(self.root, op="netlink", fn=fn, args=args)
-        if "error" in reply:
-            raise OSError(5, reply["error"])
-        return reply["ok"]
+        return call(self.root, op="netlink", fn=fn, args=args)["ok"]
 
     def close(self) -> None:
         pass
@@ -275,10 +281,9 @@ class Monitor:
                 reply = {"ok": True, "pid": os.getpid(), "watching": len(self.watches)}
             else:
                 reply = {"error": f"unknown request {op!r}"}
-        except Exception as e:  # noqa: BLE001 - every failure goes back to the client
-            from runtime.errors import HullError
-            reply = {"error": e.msg if isinstance(e, HullError) else f"{type(e).__name__}: {e}",
-                     "kind": type(e).__name__}
+        except Exception as e:  # noqa: BLE001 - every failure goes back to the client, with its kind
+            from runtime.errors import HullError, to_wire
+            reply = to_wire(e if isinstance(e, (HullError, OSError)) else HullError(f"{type(e).__name__}: {e}"))
         try:
             conn.sendall(json.dumps(reply).encode() + b"\n")
         except OSError:
@@ -363,7 +368,7 @@ class Monitor:
     def attach(self, conn, cid: str, stdin: bool) -> None:
         w = next((w for w in self.watches.values() if w.cid == cid), None)
         if w is None:
-            conn.sendall(json.dumps({"error": f"container {cid[:12]} is not running"}).encode() + b"\n")
+            conn.sendall(json.dumps({"error": f"container {cid[:12]} is not running", "kind": "Conflict"}).encode() + b"\n")
             conn.close()
             return
         conn.sendall(json.dumps({"ok": True, "tty": w.tty}).encode() + b"\n")
@@ -470,7 +475,7 @@ class Monitor:
             w.stdin_fd = None
 
     def _finish(self, w: Watch) -> None:
-        from runtime.engine import runner
+        from runtime.engine import restart, runner
         from runtime.engine.containers import Container
         from runtime.errors import NotFound
         from runtime.linux import proc
@@ -489,26 +494,13 @@ class Monitor:
         try:
             with Container(self.root, w.cid) as c:
                 removed = runner.finish(c, code)
-                if not removed and self._wants_restart(c, code):
-                    ran = time.monotonic() - w.started
-                    delay = 0.1 if ran >= 10 else self.delays.get(w.cid, 0.1)
-                    self.delays[w.cid] = min(delay * 2, 60)
+                if not removed and restart.wants_restart(c.config["HostConfig"].get("RestartPolicy"), c.state, code):
+                    delay, self.delays[w.cid] = restart.back_off(self.delays.get(w.cid), time.monotonic() - w.started)
                     c.state["Restarting"] = True
                     c.save_state()
                     self.restarts[w.cid] = time.monotonic() + delay
         except NotFound:
             pass  # removed meanwhile (rm -f)
-
-    @staticmethod
-    def _wants_restart(c, code: int) -> bool:
-        policy = c.config["HostConfig"].get("RestartPolicy") or {}
-        name = policy.get("Name") or "no"
-        if c.state.get("StoppedByUser") or c.state.get("Removing") or name == "no":
-            return False
-        if name == "on-failure":
-            limit = policy.get("MaximumRetryCount") or 0
-            return code != 0 and (limit == 0 or c.state.get("RestartCount", 0) < limit)
-        return name in ("always", "unless-stopped")
 
     def _due_restarts(self) -> None:
         from runtime.engine.containers import Container

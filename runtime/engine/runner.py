@@ -16,10 +16,10 @@ import os
 import _signal as signal
 
 from runtime import fastjson as json
-from runtime.container.state import now_rfc3339
+from runtime.clock import now_rfc3339
 from runtime.engine import bundle
 from runtime.engine.containers import Container, Containers, wait_until
-from runtime.errors import Conflict, ExecFailed, HullError, NotFound
+from runtime.errors import Conflict, HullError, NotFound
 from runtime.linux import proc
 
 
@@ -252,17 +252,6 @@ def reconcile(c: Container) -> None:
         finish(c, -1, "hull lost this container's exit status: the process watching it ended first")
 
 
-def exit_code_of_start_error(e: HullError) -> int:
-    """docker's codes when the command cannot run: 127 not found, 126 cannot be invoked."""
-    msg = e.msg
-    if isinstance(e, ExecFailed):
-        if "not found" in msg or "no such file" in msg:
-            return 127
-        if "permission denied" in msg or "is a directory" in msg:
-            return 126
-    return 125
-
-
 # -- stop, kill, pause, remove ------------------------------------------------------------------------
 
 def stop_signal(c: Container) -> int:
@@ -286,9 +275,11 @@ def wait_stopped(c: Container, timeout: float | None) -> bool:
     return wait_until(stopped, timeout)
 
 
-def stop(containers: Containers, c: Container, timeout: float | None) -> None:
-    """docker stop: the stop signal, then SIGKILL after the timeout (the container's StopTimeout
-    or 10 s); a container that is not running is fine."""
+def stop(containers: Containers, c: Container, timeout: float | None, sig: str | None = None) -> None:
+    """docker stop: sig (else the container's StopSignal, else SIGTERM), then SIGKILL after the
+    timeout (the container's StopTimeout or 10 s); a container that is not running is fine."""
+    from runtime.container.lifecycle import parse_signal
+    first = parse_signal(sig) if sig else None  # a bad name fails before anything changes
     with c:
         c.state["StoppedByUser"] = True  # no restart policy brings it back (docker's rule)
         c.state["Restarting"] = False
@@ -297,7 +288,7 @@ def stop(containers: Containers, c: Container, timeout: float | None) -> None:
         if running:
             if c.state.get("Paused"):
                 unpause(c)
-            signal_container(c, stop_signal(c))
+            signal_container(c, first or stop_signal(c))  # stop_signal after the load: the record on disk
     if timeout is None:
         timeout = c.config["Config"].get("StopTimeout") or 10
     if running and not wait_stopped(c, timeout):

@@ -12,7 +12,8 @@ import os
 import shutil
 
 from runtime import fastjson as json
-from runtime.container.state import now_rfc3339, write_atomic
+from runtime.clock import now_rfc3339
+from runtime.files import write_atomic
 from runtime.errors import Conflict, InvalidArgument, NotFound
 
 
@@ -149,38 +150,31 @@ def parse_volume_flag(spec: str) -> dict:
             "nocopy": "nocopy" in opts}
 
 
-def parse_mount_flag(spec: str) -> dict:
-    """--mount type=bind|volume|tmpfs,source=,target=,readonly,tmpfs-size=,tmpfs-mode="""
-    fields = {}
-    for item in spec.split(","):
-        k, eq, v = item.partition("=")
-        k = k.strip().lower()
-        fields[{"src": "source", "dst": "target", "destination": "target", "ro": "readonly"}.get(k, k)] = \
-            v if eq else "true"
-    kind = fields.pop("type", "volume")
+def parse_api_mount(m: dict) -> dict:
+    """HostConfig.Mounts' entry (docker's API: {Type, Source, Target, ReadOnly, BindOptions,
+    VolumeOptions, TmpfsOptions}; what --mount becomes)."""
+    kind, target = m.get("Type") or "volume", m.get("Target") or ""
+    where = f"{kind} mount to {target!r}" if target else f"{kind} mount"
     if kind not in ("bind", "volume", "tmpfs"):
         raise InvalidArgument(f"invalid mount type {kind!r} (bind, volume, tmpfs)")
-    if "target" not in fields:
-        raise InvalidArgument(f"invalid mount config: target is required in {spec!r}")
-    dest = _absolute(fields.pop("target"), spec)
-    rw = fields.pop("readonly", "false") not in ("true", "1")
+    if not target:
+        raise InvalidArgument(f"invalid mount config: target is required ({where})")
+    dest, rw = _absolute(target, where), not m.get("ReadOnly")
     if kind == "tmpfs":
-        opts = []
-        if "tmpfs-size" in fields:
-            opts.append("size=" + fields.pop("tmpfs-size"))
-        if "tmpfs-mode" in fields:
-            opts.append("mode=" + fields.pop("tmpfs-mode"))
+        t = m.get("TmpfsOptions") or {}
+        opts = ([f"size={t['SizeBytes']}"] if t.get("SizeBytes") else []) + \
+               ([f"mode={t['Mode']:o}"] if t.get("Mode") else [])
         return {"kind": "tmpfs", "dest": dest, "rw": rw, "options": opts}
-    source = fields.pop("source", "")
+    source = m.get("Source") or ""
     if kind == "bind":
         if not source.startswith("/"):
             raise InvalidArgument(f"invalid mount config for type \"bind\": the source {source!r} must be absolute")
         if not os.path.exists(source):  # --mount, unlike -v, does not create it (docker's rule)
             raise InvalidArgument(f"invalid mount config for type \"bind\": bind source path does not exist: {source}")
         return {"kind": "bind", "source": os.path.normpath(source), "dest": dest, "rw": rw, "mode": "",
-                "propagation": fields.pop("bind-propagation", "rprivate")}
+                "propagation": (m.get("BindOptions") or {}).get("Propagation") or "rprivate"}
     return {"kind": "volume", "name": validate_name(source) if source else None, "dest": dest, "rw": rw, "mode": "",
-            "nocopy": fields.pop("volume-nocopy", "false") == "true"}
+            "nocopy": bool((m.get("VolumeOptions") or {}).get("NoCopy"))}
 
 
 def parse_tmpfs_flag(spec: str) -> dict:

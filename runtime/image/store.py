@@ -27,6 +27,7 @@ import tempfile
 
 from runtime import fastjson as json
 from runtime.errors import HullError, NotFound
+from runtime.files import write_atomic
 from runtime.image import layer
 from runtime.image.reference import Reference, parse
 
@@ -84,10 +85,7 @@ class Store:
         self._lock_fd = None
 
     def _write(self, path: str, obj) -> None:
-        fd, tmp = tempfile.mkstemp(dir=os.path.join(self.root, "tmp"))
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f)
-        os.rename(tmp, path)
+        write_atomic(path, json.dumps(obj), tmp_dir=os.path.join(self.root, "tmp"))
 
     # -- blobs ---------------------------------------------------------------------------------------
     def blob_path(self, digest: str) -> str:

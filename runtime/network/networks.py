@@ -16,7 +16,8 @@ import os
 import zlib
 
 from runtime import fastjson as json
-from runtime.container.state import now_rfc3339, write_atomic
+from runtime.clock import now_rfc3339
+from runtime.files import write_atomic
 from runtime.errors import Conflict, InvalidArgument, NotFound
 
 DEFAULT = "bridge"

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from runtime import cgroups
+from runtime import units
 from runtime.cgroups import devices, resources, v1, v2
 from runtime.errors import CgroupError, InvalidArgument, InvalidSpec
 
@@ -58,14 +59,14 @@ def test_ignored_sections_are_noted_not_refused():
 
 
 def test_parse_bytes():
-    assert resources.parse_bytes("64m", "memory") == 64 * MiB
-    assert resources.parse_bytes("1g", "memory") == 1024 * MiB
-    assert resources.parse_bytes("1024", "memory") == 1024
-    assert resources.parse_bytes("2kb", "memory") == 2048
-    assert resources.parse_bytes("-1", "memory") == -1
+    assert units.parse_bytes("64m", "memory") == 64 * MiB
+    assert units.parse_bytes("1g", "memory") == 1024 * MiB
+    assert units.parse_bytes("1024", "memory") == 1024
+    assert units.parse_bytes("2kb", "memory") == 2048
+    assert units.parse_bytes("-1", "memory") == -1
     for bad in ("lots", "-5", "12q"):
         with pytest.raises(InvalidArgument):
-            resources.parse_bytes(bad, "memory")
+            units.parse_bytes(bad, "memory")
 
 
 def test_merge_carries_coupled_values_and_checks_the_result():

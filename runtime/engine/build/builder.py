@@ -16,15 +16,17 @@ and those after it, never one before. Stages the target does not need are not bu
 """
 import hashlib
 import os
-import shutil
 import sys
 import tempfile
 
 from runtime import fastjson as json
-from runtime.container.state import now_rfc3339
-from runtime.engine.build import dockerfile, files, metadata
+from runtime.clock import now_rfc3339
+from runtime.engine.build import dockerfile, metadata
 from runtime.engine.build.dockerfile import DockerfileError, Instruction, substitute, words
-from runtime.engine.build.files import Layer, Owner, destination
+from runtime.engine.build.file_steps import FileSteps
+from runtime.engine.build.run_step import RunStep
+from runtime.engine.build.stage import (BuildError, Image, Options, RunFailed, Stage, _copy_image, _load, _short,  # noqa: F401
+                                        _substituted, scratch)
 from runtime.engine.changes import Lower
 from runtime.errors import HullError, InvalidArgument, NotFound
 
@@ -35,53 +37,15 @@ PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PRO
               "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
 
 
-class BuildError(HullError):
-    """A step failed: docker build's exit code 1."""
-    exit_code = 1
+class Builder(RunStep, FileSteps):
+    """One build: the stages of a Dockerfile, the cache, and each step (RUN in run_step.py,
+    COPY/ADD/WORKDIR in file_steps.py). Output goes to opts.out (stdout unless quiet)."""
 
-
-class RunFailed(BuildError):
-    """A RUN's command failed: `The command '...' returned a non-zero code: N`."""
-
-
-class Options:
-    def __init__(self, tags=(), build_args=None, no_cache=False, pull=False, target=None, labels=None,
-                 quiet=False, network="bridge"):
-        self.tags, self.build_args, self.no_cache, self.pull = list(tags), dict(build_args or {}), no_cache, pull
-        self.target, self.labels, self.quiet, self.network = target, dict(labels or {}), quiet, network
-
-
-class Image:
-    """What a stage has built so far: its descriptor in the store (None for scratch), its ID,
-    its config (the image config JSON) and its manifest's layers."""
-
-    def __init__(self, desc, image_id, config: dict, layers: list):
-        self.desc, self.id, self.config, self.layers = desc, image_id, config, layers
-
-    @property
-    def cfg(self) -> dict:
-        return self.config.setdefault("config", {})
-
-
-def scratch() -> Image:
-    return Image(None, None, {"architecture": "amd64", "os": "linux", "config": {},
-                              "rootfs": {"type": "layers", "diff_ids": []}, "history": []}, [])
-
-
-class Stage:
-    def __init__(self, index: int, name: str | None, base: str, inst: Instruction):
-        self.index, self.name, self.base, self.from_inst = index, name, base, inst
-        self.instructions = []
-        self.image = None  # the result, once built
-        self.args, self.shell, self.cmd_set = {}, list(metadata.DEFAULT_SHELL), False
-
-
-class Builder:
     def __init__(self, root: str, context, text: str, filename: str, opts: Options):
         self.root, self.context, self.opts = root, context, opts
         self.instructions, self.escape = dockerfile.parse(text, filename)
         self.filename = filename
-        self.out = open(os.devnull, "w") if opts.quiet else sys.stdout
+        self.out = open(os.devnull, "w") if opts.quiet else (opts.out or sys.stdout)
         self.run_out = (self.out.fileno(),) * 2 if opts.quiet else (1, 2)  # where RUN's output goes
         self.used_args = set()
         self.agent = None
@@ -395,255 +359,3 @@ class Builder:
         with self.store() as st:
             return Lower(list(reversed(st.layer_dirs(image.desc))))
 
-    # -- RUN --------------------------------------------------------------------------------------------
-    def _run(self, stage: Stage, image: Image, inst: Instruction, variables: dict) -> Image:
-        argv = metadata.command(inst, stage.shell)
-        if inst.flags.get("mount") or inst.flags.get("security"):
-            raise DockerfileError(f"line {inst.line}: RUN --mount and --security are not supported")
-        env_names = {e.split("=", 1)[0] for e in image.cfg.get("Env") or []}
-        args = [f"{k}={v}" for k, v in stage.args.items() if k not in env_names]
-        created_by = (f"|{len(args)} {' '.join(args)} " if args else "") + " ".join(argv)
-        network = inst.flags.get("network") or self.opts.network
-        key = self._key(image, "RUN", created_by, network == "none")
-        hit = self._cached(key)
-        if hit is not None:
-            return hit
-        if not image.layers:
-            raise BuildError(f"{self.filename}:{inst.line}: RUN on an empty image (FROM scratch): there is "
-                             "nothing to run")
-        layer_dir = self._run_container(image, argv, args, network)
-        try:
-            return self._commit(image, json.loads(json.dumps(image.cfg)), created_by, key, layer_dir)
-        finally:
-            shutil.rmtree(layer_dir, ignore_errors=True)
-
-    def _run_container(self, image: Image, argv: list, args: list, network: str) -> str:
-        """Run argv in a container on image; its writable layer, moved to the store's tmp/."""
-        from runtime.engine import attach, bundle, runner
-        from runtime.engine.containers import Containers
-        cfg = image.cfg
-        config = {"Image": image.id, "ImageID": image.id,
-                  "Config": {"Hostname": "", "Domainname": "", "User": cfg.get("User") or "",
-                             "Env": bundle.merge_env(cfg.get("Env") or [], args), "Cmd": argv, "Entrypoint": None,
-                             "WorkingDir": cfg.get("WorkingDir") or "", "Image": image.id, "Labels": {},
-                             "Tty": False, "OpenStdin": False},
-                  "HostConfig": {"NetworkMode": network, "LogConfig": {"Type": "json-file", "Config": {}},
-                                 "ShmSize": 64 * 1024 * 1024, "RestartPolicy": {"Name": "no"}}}
-        containers = Containers(self.root)
-        c = containers.create(config, None)
-        try:
-            c.config["Config"]["Hostname"] = c.id[:12]
-            c.config["Mounts"] = []
-            c.save_config()
-            self.say(f" ---> Running in {c.id[:12]}")
-            if network not in ("none", "host") and self.agent is None:
-                from runtime.engine import monitor
-                self.agent = monitor.NetlinkClient(self.root)
-            sys.stdout.flush()
-            try:
-                code = attach.run_in_foreground(c, False, False, self.agent, self.run_out)
-            except HullError as e:
-                raise BuildError(f"The command '{' '.join(argv)}' could not run: {e.msg}") from None
-            if code != 0:
-                raise RunFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}")
-            layer_dir = self._tmp("run-")
-            os.rmdir(layer_dir)
-            os.rename(c.path("upper"), layer_dir)
-            return layer_dir
-        finally:
-            runner.remove(containers, c.id, force=True)
-            self.say(f"Removing intermediate container {c.id[:12]}")
-
-    # -- COPY, ADD, WORKDIR -----------------------------------------------------------------------------
-    def _workdir(self, image: Image, inst: Instruction, variables: dict) -> Image:
-        path = substitute(inst.args.strip(), variables, self.escape, keep_quotes=False)
-        if not path:
-            raise DockerfileError(f"line {inst.line}: WORKDIR requires exactly one argument")
-        new = os.path.normpath(os.path.join(image.cfg.get("WorkingDir") or "/", path))
-        key = self._key(image, "WORKDIR", new)
-        hit = self._cached(key)
-        if hit is not None:
-            return hit
-        cfg = json.loads(json.dumps(image.cfg))
-        cfg["WorkingDir"] = new
-        created_by = f"/bin/sh -c #(nop) WORKDIR {new}"
-        lower = self._lower(image)
-        if files.is_dir(lower, new):
-            return self._commit(image, cfg, created_by, key)
-        # made by the step (owned by USER, as buildah and BuildKit make it): a layer
-        owner = self._owner(lower, cfg.get("User") or "0", inst)
-        layer = Layer(self._tmp("workdir-"), lower)
-        try:
-            layer.make_dirs(new, owner)
-            return self._commit(image, cfg, created_by, key, layer.path)
-        finally:
-            shutil.rmtree(layer.path, ignore_errors=True)
-
-    def _owner(self, lower: Lower, user: str, inst: Instruction, chown: bool = False) -> tuple:
-        """(uid, gid) of USER or --chown, names looked up in the image's /etc/passwd and group.
-        --chown=UID without a group means UID:UID (docker's rule)."""
-        from runtime.engine.bundle import resolve_user
-
-        def table(path):
-            real = lower.find(lower.resolve(path))
-            try:
-                with open(real) as f:
-                    return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
-            except (OSError, TypeError, UnicodeDecodeError):
-                return []
-        name, _, group = user.partition(":")
-        try:
-            u = resolve_user("", user, table)
-        except HullError as e:
-            raise DockerfileError(f"line {inst.line}: {e.msg}") from None
-        if chown and name.isdigit() and not group:
-            return u["uid"], u["uid"]
-        return u["uid"], u["gid"]
-
-    def _copy(self, stage: Stage, image: Image, inst: Instruction, variables: dict) -> Image:
-        add = inst.name == "ADD"
-        argv = inst.json_args()
-        if argv is not None:
-            argv = [substitute(a, variables, self.escape, keep_quotes=False) for a in argv]
-        else:
-            argv = words(inst.args, variables, self.escape)
-        if len(argv) < 2:
-            raise DockerfileError(f"line {inst.line}: {inst.name} requires at least two arguments")
-        patterns, dest = argv[:-1], destination(argv[-1], image.cfg.get("WorkingDir") or "/")
-        chown = substitute(inst.flags.get("chown", ""), variables, self.escape, keep_quotes=False)
-        chmod = inst.flags.get("chmod")
-        mode = None
-        if chmod:
-            try:
-                mode = int(chmod, 8)
-            except ValueError:
-                raise DockerfileError(f"line {inst.line}: invalid --chmod={chmod}: an octal mode") from None
-        source_from = substitute(inst.flags.get("from", ""), variables, self.escape, keep_quotes=False)
-        if source_from and add:
-            raise DockerfileError(f"line {inst.line}: ADD has no --from (use COPY)")
-        multi = len(patterns) > 1 or any(ch in p for p in patterns for ch in "*?[")
-        if multi and not dest.endswith("/"):
-            raise DockerfileError(f"line {inst.line}: When using {inst.name} with more than one source file, "
-                                  "the destination must be a directory and end with a /")
-        cleanup = []
-        try:
-            if source_from:
-                sources, digest, keep_owner = self._sources_from(stage, source_from, patterns, inst, cleanup)
-            else:
-                sources, digest = self._sources_context(patterns, inst, add, cleanup)
-                keep_owner = False
-            summary = ("dir" if len(sources) == 1 and sources[0][2] == "dir" else "file" if len(sources) == 1
-                       else "multi")
-            created_by = f"/bin/sh -c #(nop) {inst.name} {summary}:{digest.removeprefix('sha256:')} in {argv[-1]} "
-            key = self._key(image, inst.name, argv, chown, chmod, source_from, digest)
-            hit = self._cached(key)
-            if hit is not None:
-                return hit
-            lower = self._lower(image)
-            if chown:
-                owner = Owner(*self._owner(lower, chown, inst, chown=True))
-            else:
-                owner = Owner() if keep_owner else Owner(0, 0)
-            layer = Layer(self._tmp("copy-"), lower)
-            cleanup.append(layer.path)
-            for name, host, kind, skip in sources:
-                if kind in ("dir", "archive"):
-                    layer.put_contents(host, dest, Owner() if kind == "archive" and not chown else owner, mode,
-                                       skip)
-                    continue
-                to_dir = dest.endswith("/") or layer.is_dir(dest)
-                target = f"{dest.rstrip('/')}/{name}" if to_dir else dest
-                parent = layer.make_dirs(os.path.dirname(target), (owner.uid or 0, owner.gid or 0))
-                layer.put(host, f"{parent}/{os.path.basename(target)}", owner, mode if kind != "url" else
-                          (mode if mode is not None else 0o600))
-            return self._commit(image, json.loads(json.dumps(image.cfg)), created_by, key, layer.path)
-        finally:
-            for item in reversed(cleanup):
-                if callable(item):
-                    item()
-                else:
-                    shutil.rmtree(item, ignore_errors=True)
-
-    def _sources_context(self, patterns: list, inst: Instruction, add: bool, cleanup: list) -> tuple:
-        """[(name, host path, kind, skip)] from the context (or URLs for ADD), and their digest."""
-        from runtime.engine.build import remote
-        out, h = [], hashlib.sha256()
-        ctx = self.context
-        for pattern in patterns:
-            if add and remote.is_url(pattern):
-                path, name = remote.fetch(pattern, self._tmp("add-"), inst.line)
-                cleanup.append(os.path.dirname(path))
-                out.append((name, path, "url", None))
-                h.update(f"url\0{pattern}\0{remote.digest(path)}\0".encode())
-                continue
-            for name, rel in ctx.sources(pattern, inst.line):
-                host = ctx.path(rel)
-                kind = "dir" if os.path.isdir(host) else "file"
-                if add and kind == "file" and remote.is_archive(host):
-                    work = self._tmp("add-")
-                    cleanup.append(work)
-                    remote.extract(host, work, inst.line)
-                    out.append((name, work, "archive", None))
-                else:
-                    out.append((name, host, kind, (lambda r, base=rel: ctx.ignore.ignored(
-                        os.path.join(base, r) if base else r)) if kind == "dir" else None))
-                h.update(f"{kind}\0{name}\0{ctx.digest([rel])}\0".encode())
-        return out, "sha256:" + h.hexdigest()
-
-    def _sources_from(self, stage: Stage, ref: str, patterns: list, inst: Instruction, cleanup: list) -> tuple:
-        """COPY --from: the other stage's (or image's) files, from a read-only mount of it."""
-        import glob
-
-        from runtime.image import rootfs
-        from runtime.linux.mounts import secure_join
-        other = self._stage(ref, stage.index)
-        if other is not None:
-            image = other.image
-        else:
-            with self.store() as st:
-                try:
-                    image = _load(st, st.lookup(ref)[1])
-                except NotFound:
-                    raise BuildError(f"{self.filename}:{inst.line}: COPY --from={ref}: no stage or image of that "
-                                     "name (images are not pulled for --from)") from None
-        if not image.layers:
-            raise BuildError(f"{self.filename}:{inst.line}: COPY --from={ref}: the image has no files")
-        work = self._tmp("from-")
-        cleanup.append(work)
-        with self.store() as st:
-            merged = rootfs.mount(st, image.desc, work)
-        cleanup.append(lambda: rootfs.unmount(work))
-        out = []
-        for pattern in patterns:
-            norm = os.path.normpath("/" + pattern)
-            if any(ch in norm for ch in "*?["):
-                found = sorted(glob.glob(merged + norm))
-                names = [(os.path.basename(p), p) for p in found]
-            else:
-                names = [(os.path.basename(norm), secure_join(merged, norm))]
-            names = [(n, secure_join(merged, os.path.relpath(p, merged))) for n, p in names]
-            names = [(n, p) for n, p in names if os.path.lexists(p)]
-            if not names:
-                raise BuildError(f"{self.filename}:{inst.line}: COPY --from={ref}: {pattern}: no such file or "
-                                 "directory")
-            out += [(n, p, "dir" if os.path.isdir(p) else "file", None) for n, p in names]
-        digest = hashlib.sha256(json.dumps([image.id, patterns]).encode()).hexdigest()  # content-addressed
-        return out, digest, True
-
-
-def _substituted(inst: Instruction, variables: dict, escape: str):
-    return substitute(inst.args, variables, escape)
-
-
-def _short(image_id: str) -> str:
-    return image_id.removeprefix("sha256:")[:12]
-
-
-def _load(st, desc) -> Image:
-    manifest = st.manifest(desc)
-    config = st.config(manifest)
-    return Image(desc, manifest["config"]["digest"], config, list(manifest["layers"]))
-
-
-def _copy_image(image: Image) -> Image:
-    return Image(image.desc, image.id, json.loads(json.dumps(image.config)), list(image.layers))

@@ -1,0 +1,235 @@
+"""What is in a container, and what it does: logs, exec, top, stats, diff, cp, export, commit.
+Translation and output only: the work is in runtime/engine (service/containers.py, logs.py,
+attach.py, copy.py, commit.py).
+"""
+import os
+import sys
+import time
+
+from runtime.cli import display
+from runtime.cli.args import Flag, Verb
+from runtime.engine.service import containers as service
+from runtime.errors import Conflict, HullError, InvalidArgument, NotFound
+
+FORMAT = Flag("format", value=True, help="a Go template, or json")
+
+VERBS = [
+    Verb("logs", "a container's output", [
+        Flag("follow", "f", help="keep printing new output until the container stops"),
+        Flag("tail", "n", value=True, help="only the last N lines"), Flag("timestamps", "t", help="show times"),
+        Flag("since", value=True, help="from this time (RFC 3339, or a duration like 10m)"),
+        Flag("until", value=True, help="up to this time")], ["container"]),
+    Verb("exec", "run a command in a running container", [
+        Flag("interactive", "i", help="keep stdin open"), Flag("tty", "t", help="a terminal"),
+        Flag("detach", "d", help="do not wait"), Flag("env", "e", value=True, many=True, help="KEY=VALUE"),
+        Flag("workdir", "w", value=True, help="working directory"), Flag("user", "u", value=True, help="USER[:GROUP]"),
+        Flag("privileged", help="every capability")], ["container"], rest=True, rest_name="COMMAND [ARG...]"),
+    Verb("top", "a container's processes", [], ["container"], rest=True, rest_name="[ps OPTIONS]"),
+    Verb("stats", "CPU, memory, I/O and process counts", [
+        Flag("no-stream", help="print once and exit"), Flag("all", "a", help="stopped containers too"), FORMAT,
+        Flag("no-trunc", help="full IDs")], [], ["container"]),
+    Verb("diff", "a container's changes to its image's filesystem (A added, C changed, D deleted)", [],
+         ["container"]),
+    Verb("commit", "a new image from a container's changes", [
+        Flag("message", "m", value=True, help="commit message"), Flag("author", "a", value=True, help="author"),
+        Flag("change", "c", value=True, many=True, help="a Dockerfile line: CMD, ENTRYPOINT, ENV, LABEL, ..."),
+        Flag("pause", "p", value=True, default="true", help="pause it meanwhile (default true)")],
+         ["container"], ["repository"]),
+    Verb("cp", "copy files between a container and the host (CONTAINER:PATH, or - for a tar)", [],
+         ["source", "destination"]),
+    Verb("export", "a container's filesystem as a tar", [Flag("output", "o", value=True, help="a file, not stdout")],
+         ["container"]),
+]
+
+
+# -- logs, exec, top, stats ------------------------------------------------------------------------------
+
+def _time_arg(text: str | None, now: float):
+    if not text:
+        return None
+    t = display.parse_time(text)
+    if t is not None:
+        return t
+    from runtime.container.control import parse_duration
+    try:
+        return now - parse_duration(text)
+    except (HullError, ValueError):
+        pass
+    try:
+        return float(text)  # a Unix timestamp
+    except ValueError:
+        raise InvalidArgument(f"invalid time {text!r}: use RFC 3339, a duration (10m) or a Unix time") from None
+
+
+def cmd_logs(args):
+    from runtime.engine import logs
+    c = service.containers(args.root).get(args.container)
+    tail = None
+    if args.tail not in (None, "all"):
+        try:
+            tail = int(args.tail)
+        except ValueError:
+            raise InvalidArgument(f"invalid --tail {args.tail!r}") from None
+    now = time.time()
+
+    def still_running():
+        try:
+            c.load()
+        except NotFound:
+            return False
+        return c.status() in ("running", "paused", "restarting")
+    logs.show(c.path(f"{c.id}-json.log"), sys.stdout, sys.stderr, tail, args.timestamps, _time_arg(args.since, now),
+              _time_arg(args.until, now), still_running if args.follow else None)
+    return 0
+
+
+def cmd_exec(args):
+    from runtime.engine import attach
+    c = service.running(args.root, args.container)
+    if not args.command:
+        raise InvalidArgument("exec: give a command to run")
+    return attach.exec_in(c, args.command, bool(args.interactive), bool(args.tty), bool(args.detach),
+                          args.env or [], args.workdir, args.user, bool(args.privileged))
+
+
+def cmd_top(args):
+    from runtime.container.control import ps_table
+    from runtime.engine import runner
+    c = service.containers(args.root).get(args.container)
+    if not c.init_alive():
+        raise Conflict(f"Container {c.id} is not running")
+    sys.stdout.write(ps_table(runner.core_pids(c), args.command or ["-ef"]))
+    return 0
+
+
+STATS_HEADERS = {"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME", "CPUPerc": "CPU %",
+                 "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O",
+                 "PIDs": "PIDS"}
+
+
+def cmd_stats(args):
+    from runtime.cli.template import Struct, format_rows
+    from runtime.engine import runner
+    containers = service.containers(args.root)
+    if args.container:
+        listed = [containers.get(args.container)]
+    else:
+        listed = [c for c in containers.all() if args.all or c.init_alive()]
+    if not args.no_stream:
+        sys.stderr.write("hull stats: only --no-stream is supported; printing once\n")
+
+    def sample():
+        out = {}
+        for c in listed:
+            try:
+                out[c.id] = (runner.core_store(c.root).get(c.id).cgroup().stats(), time.monotonic())
+            except (HullError, AttributeError, OSError):
+                out[c.id] = None
+        return out
+    first = sample()
+    time.sleep(0.5)
+    second = sample()
+    rows = []
+    for c in listed:
+        a, b = first.get(c.id), second.get(c.id)
+        if not b:
+            rows.append(Struct({"ID": c.id[:12], "Container": c.id[:12], "Name": c.name, "CPUPerc": "0.00%",
+                                "MemUsage": "0B / 0B", "MemPerc": "0.00%", "NetIO": "0B / 0B", "BlockIO": "0B / 0B",
+                                "PIDs": "0"}))
+            continue
+        st = b[0]
+        cpu = 0.0
+        if a:
+            cpu = (st["cpu"]["usage"]["total"] - a[0]["cpu"]["usage"]["total"]) / ((b[1] - a[1]) * 1e9) * 100
+        usage = st["memory"]["usage"]["usage"] - st["memory"].get("cache", 0)
+        limit = st["memory"]["usage"]["limit"] or 0
+        host_mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        if not limit or limit > host_mem:
+            limit = host_mem
+        rows.append(Struct({"ID": c.id[:12], "Container": c.id[:12], "Name": c.name, "CPUPerc": f"{cpu:.2f}%",
+                            "MemUsage": f"{_binary(usage)} / {_binary(limit)}",
+                            "MemPerc": f"{usage / limit * 100:.2f}%", "NetIO": "0B / 0B", "BlockIO": "0B / 0B",
+                            "PIDs": str(st["pids"]["current"])}))
+    fmt = args.format or "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t" \
+                         "{{.BlockIO}}\t{{.PIDs}}"
+    sys.stdout.write(format_rows(fmt, rows, STATS_HEADERS))
+    return 0
+
+
+def _binary(n: float) -> str:
+    """docker stats' memory sizes: binary units, MiB and GiB."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.4g}{unit}"
+        n /= 1024
+
+
+def cmd_diff(args):
+    for change in service.changes(args.root, args.container):
+        print(f"{'CAD'[change['Kind']]} {change['Path']}")
+    return 0
+
+
+def cmd_commit(args):
+    from runtime.engine import commit
+    c = service.containers(args.root).get(args.container)
+    with c:
+        image_id = commit.commit(c, args.repository, args.message or "", args.author or "", args.change or [],
+                                 str(args.pause).lower() not in ("false", "0"))
+    print(image_id)
+    return 0
+
+
+def _split_cp(text: str):
+    """CONTAINER:PATH -> (container, path); a host path -> (None, path). As docker: a colon before
+    any slash names a container (use ./a:b for a local file with a colon)."""
+    if text == "-" or text.startswith(("/", ".")):
+        return None, text
+    name, colon, path = text.partition(":")
+    if colon and "/" not in name:
+        return name, path or "/"
+    return None, text
+
+
+def cmd_cp(args):
+    from runtime.engine import copy
+    containers = service.containers(args.root)
+    (src_c, src), (dst_c, dst) = _split_cp(args.source), _split_cp(args.destination)
+    if (src_c is None) == (dst_c is None):
+        raise InvalidArgument("copying between containers is not supported" if src_c else
+                              "must specify at least one container source (CONTAINER:PATH)")
+    c = containers.get(src_c or dst_c)
+    path = src if src_c else dst
+    if not path.startswith("/"):
+        path = "/" + path  # relative to the container's root, as docker takes it
+    with c:
+        if src_c:
+            copy.copy_out(c, path, dst, sys.stdout)
+        else:
+            copy.copy_in(c, src, path, sys.stdin)
+    return 0
+
+
+def cmd_export(args):
+    from runtime.engine import copy
+    c = service.containers(args.root).get(args.container)
+    if not args.output and sys.stdout.isatty():
+        raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    with c:
+        if args.output:
+            fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            try:
+                copy.export(c, fd)
+            finally:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        else:
+            sys.stdout.flush()
+            copy.export(c, os.dup(1))
+    return 0
+
+
+HANDLERS = {"logs": cmd_logs, "exec": cmd_exec, "top": cmd_top, "stats": cmd_stats, "diff": cmd_diff,
+            "commit": cmd_commit, "cp": cmd_cp, "export": cmd_export}

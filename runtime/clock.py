@@ -1,0 +1,32 @@
+"""Times as the OCI state, docker's API and its CLI write them: RFC 3339 with nanoseconds.
+A leaf module: image/, network/, engine/ and cli/ all use it, and it imports nothing of hull's."""
+import time
+
+
+def now_rfc3339() -> str:
+    """RFC 3339 with nanoseconds, like Go's time.RFC3339Nano (which runc prints)."""
+    ns = time.time_ns()
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9))
+    return f"{base}.{ns % 10**9:09d}Z"
+
+
+def parse_time(text: str) -> float | None:
+    """Seconds since the epoch from an RFC 3339 time ("2026-12-01T08:40:29.123456789Z", offsets
+    allowed), or None."""
+    if not text:
+        return None
+    import calendar
+    t = text.strip()
+    offset = 0
+    if t.endswith("Z"):
+        t = t[:-1]
+    elif len(t) > 6 and t[-6] in "+-" and t[-3] == ":":
+        sign = 1 if t[-6] == "+" else -1
+        offset = sign * (int(t[-5:-3]) * 3600 + int(t[-2:]) * 60)
+        t = t[:-6]
+    base, _, frac = t.partition(".")
+    try:
+        secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+    return secs - offset + (float("0." + frac) if frac.isdigit() else 0.0)

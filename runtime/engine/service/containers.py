@@ -1,0 +1,438 @@
+"""Containers, as docker's API defines them: a create body in, ContainerJSON and ContainerSummary
+out (see service/__init__.py for the list). The rules of what a container is made of live here,
+once: the image's config merged with the request, networks and ports, volumes, the checks that
+make a bad request fail at create rather than at start.
+"""
+import os
+import time
+
+from runtime import clock
+from runtime.engine import runner
+from runtime.engine.containers import Container, Containers, du, wait_until
+from runtime.errors import Conflict, HullError, InvalidArgument, NotFound, NotModified
+
+RUNNING = ("running", "paused", "restarting")
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+class ImageNotFound(NotFound):
+    """create's image is not in the store: the CLI pulls it and asks again (docker's CLI does too)."""
+
+
+def containers(root: str) -> Containers:
+    if os.geteuid() != 0:
+        raise InvalidArgument("hull runs containers as root")
+    return Containers(root)
+
+
+# -- create ---------------------------------------------------------------------------------------------
+
+def create(root: str, body: dict, name: str | None = None) -> dict:
+    """POST /containers/create: the record of a new container (status created), its volumes made.
+    body is docker's ContainerConfig with HostConfig and NetworkingConfig."""
+    from runtime.engine import bundle, logs, volumes
+    from runtime.network import ports
+    store = containers(root)
+    hc_in = dict(body.get("HostConfig") or {})
+    warnings = []
+    network = requested = hc_in.get("NetworkMode") or "bridge"
+    if network == "default":
+        network = "bridge"
+    if network.startswith("container:"):
+        store.resolve(network.split(":", 1)[1])
+    elif network not in ("none", "host", "bridge"):
+        from runtime.network.networks import Networks
+        network = Networks(root).find(network)["Name"]
+    bindings = ports.from_docker(hc_in.get("PortBindings") or {})
+    publish_all = bool(hc_in.get("PublishAllPorts"))
+    if network in ("none", "host") or network.startswith("container:"):
+        if bindings or publish_all:
+            warnings.append(f"published ports are discarded with --network {network}")
+        bindings, publish_all = [], False
+    endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+    endpoint = endpoints.get(requested) or endpoints.get(network) or {}
+    aliases = list(endpoint.get("Aliases") or [])
+    ip = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None
+    if (aliases or ip) and network in ("none", "host", "bridge"):
+        raise InvalidArgument("network-scoped aliases and --ip are only supported for user-defined networks")
+    policy = _restart_policy(hc_in.get("RestartPolicy"))
+    if hc_in.get("AutoRemove") and policy["Name"]:
+        raise InvalidArgument("Conflicting options: --restart and --rm")
+    log = hc_in.get("LogConfig") or {}
+    if log.get("Type") not in (None, "", "json-file"):
+        raise InvalidArgument(f"log driver {log['Type']!r} is not supported (json-file)")
+    logs.parse_options(log.get("Config") or {})
+    if body.get("StopSignal"):
+        from runtime.container.lifecycle import parse_signal
+        parse_signal(body["StopSignal"])
+    limits = _limits(hc_in)
+    for h in hc_in.get("ExtraHosts") or []:
+        if ":" not in h:
+            raise InvalidArgument(f"invalid argument {h!r} for --add-host: use HOST:IP")
+    # checked now, so a bad request fails create rather than start: capabilities, seccomp profile
+    bundle.capabilities(hc_in.get("CapAdd") or [], hc_in.get("CapDrop") or [], bool(hc_in.get("Privileged")))
+    bundle.seccomp_for(hc_in.get("SecurityOpt") or [], bool(hc_in.get("Privileged")), [])
+    specs = [volumes.parse_volume_flag(v) for v in hc_in.get("Binds") or []]
+    specs += [volumes.parse_api_mount(m) for m in hc_in.get("Mounts") or []]
+    specs += [volumes.parse_tmpfs_flag(f"{dest}:{opts}" if opts else dest)
+              for dest, opts in (hc_in.get("Tmpfs") or {}).items()]
+    for ref in hc_in.get("VolumesFrom") or []:
+        store.resolve(ref.split(":")[0])  # a clear error before anything is made
+
+    image = body.get("Image") or ""
+    if not image:
+        raise InvalidArgument("an image is required")
+    with runner.image_store(root) as st:
+        try:
+            _, desc = st.lookup(image)
+        except NotFound:
+            raise ImageNotFound(f"No such image: {image}") from None
+        manifest = st.manifest(desc)
+        image_id = manifest["config"]["digest"]
+        image_cfg = st.config(manifest).get("config") or {}
+    exposed = {**(image_cfg.get("ExposedPorts") or {}), **(body.get("ExposedPorts") or {})}
+    for b in bindings:
+        exposed[f"{b['container_port']}/{b['proto']}"] = {}
+    ep, cmd = bundle.command(image_cfg, body.get("Entrypoint"), body.get("Cmd"))
+    if not ep and not cmd:
+        raise InvalidArgument("No command specified")
+    stop_signal = body.get("StopSignal") or image_cfg.get("StopSignal")
+    interactive = bool(body.get("OpenStdin"))
+    config = {
+        "Image": image_id, "ImageID": image_id,
+        "Config": {"Hostname": body.get("Hostname") or "", "Domainname": body.get("Domainname") or "",
+                   "User": body.get("User") or image_cfg.get("User", ""),
+                   "AttachStdin": bool(body.get("AttachStdin")), "AttachStdout": bool(body.get("AttachStdout")),
+                   "AttachStderr": bool(body.get("AttachStderr")), "Tty": bool(body.get("Tty")),
+                   "OpenStdin": interactive, "StdinOnce": bool(body.get("StdinOnce")),
+                   "Env": bundle.merge_env(image_cfg.get("Env") or [], body.get("Env") or []), "Cmd": cmd,
+                   "Image": image, "Volumes": image_cfg.get("Volumes"),
+                   "WorkingDir": body.get("WorkingDir") or image_cfg.get("WorkingDir", ""),
+                   "Entrypoint": ep, "OnBuild": None, **({"ExposedPorts": exposed} if exposed else {}),
+                   "Labels": {**(image_cfg.get("Labels") or {}), **(body.get("Labels") or {})},
+                   **({"StopSignal": stop_signal} if stop_signal else {}),
+                   **({"StopTimeout": body["StopTimeout"]} if body.get("StopTimeout") is not None else {})},
+        "HostConfig": {"NetworkMode": network, "PortBindings": ports.to_docker(bindings),
+                       "PublishAllPorts": publish_all, "NetworkAliases": aliases, "IPAddress": ip,
+                       "RestartPolicy": policy, "AutoRemove": bool(hc_in.get("AutoRemove")),
+                       "CapAdd": hc_in.get("CapAdd"), "CapDrop": hc_in.get("CapDrop"),
+                       "Privileged": bool(hc_in.get("Privileged")), "ReadonlyRootfs": bool(hc_in.get("ReadonlyRootfs")),
+                       "SecurityOpt": hc_in.get("SecurityOpt"), "Ulimits": hc_in.get("Ulimits") or [],
+                       "Sysctls": hc_in.get("Sysctls") or {}, "Init": bool(hc_in.get("Init")),
+                       "ShmSize": hc_in.get("ShmSize") or 67108864,
+                       "LogConfig": {"Type": "json-file", "Config": log.get("Config") or {}},
+                       "Dns": hc_in.get("Dns") or [], "DnsSearch": hc_in.get("DnsSearch") or [],
+                       "DnsOptions": hc_in.get("DnsOptions") or [], "ExtraHosts": hc_in.get("ExtraHosts"),
+                       "Memory": 0, "MemorySwap": 0, "NanoCpus": 0, "CpuShares": 0, "CpusetCpus": "",
+                       "PidsLimit": None, **limits,
+                       "Binds": hc_in.get("Binds"), "VolumesFrom": hc_in.get("VolumesFrom"),
+                       "Tmpfs": hc_in.get("Tmpfs") or None},
+    }
+    c = store.create(config, name)
+    try:
+        c.config["Mounts"] = volumes.resolve(root, specs, image_cfg.get("Volumes"), hc_in.get("VolumesFrom"))
+    except BaseException:
+        store.remove(c)
+        raise
+    if not c.config["Config"]["Hostname"]:  # docker: the short ID, or the host's name on its network
+        c.config["Config"]["Hostname"] = os.uname().nodename if network == "host" else c.id[:12]
+    c.config["LogPath"] = c.path(f"{c.id}-json.log")
+    c.save_config()
+    return {"Id": c.id, "Warnings": warnings}
+
+
+def _restart_policy(policy: dict | None) -> dict:
+    name = (policy or {}).get("Name") or ""
+    count = (policy or {}).get("MaximumRetryCount") or 0
+    if name == "no":
+        name = ""
+    if name not in ("", "always", "unless-stopped", "on-failure"):
+        raise InvalidArgument(f"invalid restart policy {name!r} (no, always, unless-stopped, on-failure[:N])")
+    if count and name != "on-failure":
+        raise InvalidArgument(f"maximum retry count cannot be used with restart policy {name!r}")
+    if not isinstance(count, int) or count < 0:
+        raise InvalidArgument(f"maximum retry count must be a positive integer: {count!r}")
+    return {"Name": name, "MaximumRetryCount": count}
+
+
+def _limits(hc: dict) -> dict:
+    """The resource fields of a HostConfig or an update body, checked (docker's daemon rules)."""
+    from runtime.cgroups.resources import MIN_MEMORY
+    out = {}
+    for key in ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit"):
+        v = hc.get(key)
+        if v is None or v == 0 and key != "PidsLimit":
+            continue
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise InvalidArgument(f"{key} must be an integer, not {v!r}")
+        out[key] = v
+    if 0 < out.get("Memory", 0) < MIN_MEMORY:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    if "NanoCpus" in out:
+        n = os.cpu_count() or 1
+        if not 10 ** 7 <= out["NanoCpus"] <= n * 10 ** 9:
+            raise InvalidArgument(f"range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available")
+    if hc.get("CpusetCpus"):
+        out["CpusetCpus"] = hc["CpusetCpus"]
+    return out
+
+
+# -- reading: inspect and list ---------------------------------------------------------------------------
+
+def status_text(state: dict, now: float) -> str:
+    """docker's Status: Up 3 seconds, Up 2 minutes (Paused), Exited (0) 5 seconds ago, Created.
+    state is docker's State object (Container.public_state())."""
+    from runtime.units import human_duration as duration
+    status = state["Status"]
+    if status in ("running", "paused"):
+        started = clock.parse_time(state.get("StartedAt")) or now
+        return f"Up {duration(now - started)}" + (" (Paused)" if status == "paused" else "")
+    if status in ("restarting", "exited"):
+        finished = clock.parse_time(state.get("FinishedAt"))
+        word = "Restarting" if status == "restarting" else "Exited"
+        if finished is None or finished <= 0:  # never ran to an end we know of: no "57 years ago"
+            return f"{word} ({state['ExitCode']})"
+        return f"{word} ({state['ExitCode']}) {duration(now - finished)} ago"
+    return {"created": "Created", "removing": "Removal In Progress", "dead": "Dead"}[status]
+
+
+def inspect(root: str, ref: str, size: bool = False) -> dict:
+    """GET /containers/{id}/json: docker's ContainerJSON."""
+    from runtime.network import endpoint
+    c = containers(root).get(ref)
+    cfg, hc = c.config["Config"], c.config["HostConfig"]
+    args = (cfg.get("Entrypoint") or []) + (cfg.get("Cmd") or [])
+    out = {
+        "Id": c.id, "Created": c.config["Created"], "Path": args[0] if args else "", "Args": args[1:],
+        "State": c.public_state(), "Image": c.config["ImageID"],
+        "ResolvConfPath": c.path("resolv.conf"), "HostnamePath": c.path("hostname"), "HostsPath": c.path("hosts"),
+        "LogPath": c.path(f"{c.id}-json.log"), "Name": "/" + c.name,
+        "RestartCount": c.state.get("RestartCount", 0), "Driver": "overlay", "Platform": "linux",
+        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+        "HostConfig": hc,
+        "GraphDriver": {"Data": {"LowerDir": "", "MergedDir": c.path("merged"), "UpperDir": c.path("upper"),
+                                 "WorkDir": c.path("work")}, "Name": "overlay"},
+        "Mounts": c.config.get("Mounts") or [],
+        "Config": cfg,
+        "NetworkSettings": endpoint.settings(c),
+    }
+    if size:
+        out["SizeRw"] = out["SizeRootFs"] = du(c.path("upper"))
+    return out
+
+
+def summaries(root: str, all: bool = False, limit: int = -1, filters: dict | None = None,
+              size: bool = False) -> list:
+    """GET /containers/json: docker's ContainerSummary list, newest first. filters is the API's
+    {"status": ["exited"], "label": ["k=v"], ...}; without all, only running ones (unless a status
+    filter says otherwise)."""
+    tests = _filters(filters or {})
+    listed = containers(root).all()
+    if limit is not None and limit > 0:
+        listed = listed[:limit]
+    elif not all and not (filters or {}).get("status"):
+        listed = [c for c in listed if c.status() in RUNNING]
+    now = time.time()
+    return [_summary(c, now, size) for c in listed if all_of(tests, c)]
+
+
+def all_of(tests: list, c) -> bool:
+    return all(any(t(c) for t in alternatives) for alternatives in tests)
+
+
+def _summary(c: Container, now: float, size: bool) -> dict:
+    from runtime.network import endpoint
+    cfg, state = c.config["Config"], c.public_state()
+    running = c.init_alive()
+    out = {
+        "Id": c.id, "Names": ["/" + c.name], "Image": cfg["Image"], "ImageID": c.config["ImageID"],
+        "Command": " ".join((cfg.get("Entrypoint") or []) + (cfg.get("Cmd") or [])),
+        "Created": int(clock.parse_time(c.config["Created"]) or 0),
+        "Ports": [{"IP": b["host_ip"], "PrivatePort": b["container_port"], "PublicPort": b["host_port"],
+                   "Type": b["proto"]} for b in (endpoint.ports_of(c.state.get("Network")) if running else [])],
+        "Labels": cfg.get("Labels") or {}, "State": state["Status"], "Status": status_text(state, now),
+        "HostConfig": {"NetworkMode": c.config["HostConfig"].get("NetworkMode", "")},
+        "NetworkSettings": {"Networks": {a["network"]: {"IPAddress": a["endpoint"]["IPv4Address"],
+                                                        "Gateway": a["gateway"]}
+                                         for a in c.state.get("Network") or []}},
+        "Mounts": c.config.get("Mounts") or [],
+    }
+    if size:
+        out["SizeRw"] = du(c.path("upper"))
+        try:
+            with runner.image_store(c.root) as st:
+                _, desc = st.lookup(c.config["ImageID"])
+                out["SizeRootFs"] = out["SizeRw"] + st.size(desc)
+        except HullError:
+            out["SizeRootFs"] = out["SizeRw"]
+    return out
+
+
+def _filters(filters: dict) -> list:
+    """[[test, ...], ...]: a container passes when, for every key, one of its values matches
+    (docker's rule: values of one key are alternatives, keys all apply)."""
+    out = []
+    for key, values in filters.items():
+        if isinstance(values, dict):  # the API's older {"status": {"exited": true}} form
+            values = [v for v, on in values.items() if on]
+        tests = []
+        for value in values:
+            if key == "status":
+                if value not in STATUSES:
+                    raise InvalidArgument(f"invalid filter 'status={value}'")
+                tests.append(lambda c, v=value: c.status() == v)
+            elif key == "name":
+                tests.append(lambda c, v=value.lstrip("/"): v in c.name)
+            elif key == "id":
+                tests.append(lambda c, v=value: c.id.startswith(v))
+            elif key == "label":
+                k, has, v = value.partition("=")
+                tests.append(lambda c, k=k, v=v, h=has: k in (c.config["Config"].get("Labels") or {}) and
+                             (not h or c.config["Config"]["Labels"][k] == v))
+            elif key == "ancestor":
+                tests.append(lambda c, v=value: _from_image(c, v))
+            elif key == "exited":
+                tests.append(lambda c, v=value: c.status() == "exited" and str(c.public_state()["ExitCode"]) == v)
+            else:
+                raise InvalidArgument(f"invalid filter {key!r}")
+        out.append(tests)
+    return out
+
+
+def _from_image(c, name: str) -> bool:
+    if c.config["Config"]["Image"] == name or c.config["ImageID"][7:].startswith(name.removeprefix("sha256:")):
+        return True
+    from runtime.image.reference import parse as parse_ref
+    try:
+        return parse_ref(c.config["Config"]["Image"]) == parse_ref(name)
+    except HullError:
+        return False
+
+
+def port_map(root: str, ref: str) -> list:
+    """The published ports of a running container: [{container_port, proto, host_ip, host_port}],
+    docker's order (by container port)."""
+    from runtime.network import endpoint
+    c = containers(root).get(ref)
+    bindings = endpoint.ports_of(c.state.get("Network")) if c.init_alive() else []
+    return sorted(bindings, key=lambda b: (b["container_port"], b["proto"]))
+
+
+def changes(root: str, ref: str) -> list:
+    """GET /containers/{id}/changes: [{"Path", "Kind"}], Kind 0 changed, 1 added, 2 deleted."""
+    from runtime.engine import changes as diff
+    c = containers(root).get(ref)
+    with runner.image_store(c.root) as st:
+        _, desc = st.lookup(c.config["ImageID"])
+        lower = list(reversed(st.layer_dirs(desc)))
+    init = [c.path("init")] if os.path.isdir(c.path("init")) else []
+    kinds = {"C": 0, "A": 1, "D": 2}
+    return [{"Path": path, "Kind": kinds[kind]} for kind, path in diff.diff(c.path("upper"), diff.Lower(init + lower))]
+
+
+# -- lifecycle ----------------------------------------------------------------------------------------------
+
+def start(root: str, ref: str) -> None:
+    """POST /containers/{id}/start: the root's monitor starts and watches it (NotModified if it
+    runs already). A start that fails removes an --rm container (docker's rule)."""
+    from runtime.engine import monitor
+    c = containers(root).get(ref)
+    if c.init_alive():
+        raise NotModified(f"container {c.id[:12]} is already running")
+    with c:
+        c.state["StoppedByUser"] = False
+        c.save_state()
+    try:
+        monitor.call(root, op="start", id=c.id)
+    except HullError:
+        if c.config["HostConfig"].get("AutoRemove"):
+            try:
+                runner.remove(Containers(root), c.id, force=True)
+            except HullError:
+                pass
+        raise
+
+
+def stop(root: str, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+    store = containers(root)
+    runner.stop(store, store.get(ref), timeout, signal)
+
+
+def restart(root: str, ref: str, timeout: int | None = None) -> None:
+    store = containers(root)
+    c = store.get(ref)
+    runner.stop(store, c, timeout)
+    try:
+        start(root, c.id)
+    except NotModified:
+        pass  # started meanwhile by its restart policy
+
+
+def kill(root: str, ref: str, signal: str = "KILL") -> None:
+    from runtime.container.lifecycle import parse_signal
+    sig = parse_signal(signal)
+    c = containers(root).get(ref)
+    with c:
+        runner.reconcile(c)
+        runner.signal_container(c, sig)
+
+
+def remove(root: str, ref: str, force: bool = False, volumes: bool = False) -> None:
+    runner.remove(containers(root), ref, force, volumes)
+
+
+def pause(root: str, ref: str) -> None:
+    with containers(root).get(ref) as c:
+        runner.pause(c)
+
+
+def unpause(root: str, ref: str) -> None:
+    with containers(root).get(ref) as c:
+        runner.unpause(c)
+
+
+def rename(root: str, ref: str, name: str) -> None:
+    store = containers(root)
+    with store.get(ref) as c:
+        store.rename(c, name)
+
+
+def update(root: str, ref: str, body: dict) -> dict:
+    """POST /containers/{id}/update: limits (applied at once to a running container) and the
+    restart policy."""
+    from runtime.container import control
+    from runtime.engine import bundle
+    limits = _limits(body)
+    policy = _restart_policy(body["RestartPolicy"]) if body.get("RestartPolicy") else None
+    with containers(root).get(ref) as c:
+        hc = c.config["HostConfig"]
+        if policy is not None:
+            if policy["Name"] and hc.get("AutoRemove"):
+                raise InvalidArgument("Conflicting options: --restart and --rm")
+            hc["RestartPolicy"] = policy
+        hc.update(limits)
+        if limits and c.init_alive():
+            res = bundle.resources(hc)
+            res.pop("devices", None)
+            control.update(runner.core_store(c.root), c.id, res)
+        c.save_config()
+    return {"Warnings": []}
+
+
+def wait(root: str, ref: str) -> dict:
+    """POST /containers/{id}/wait: blocks until it has stopped; {"StatusCode": N}."""
+    c = containers(root).get(ref)
+    wait_until(lambda: c.load().status() in ("exited", "dead"), None, 0.05)
+    with c:
+        runner.reconcile(c)
+    return {"StatusCode": c.public_state()["ExitCode"]}
+
+
+def running(root: str, ref: str) -> Container:
+    """The container, if it runs and is not paused (what exec, top and attach need)."""
+    c = containers(root).get(ref)
+    if not c.init_alive():
+        raise Conflict(f"Container {c.id} is not running")
+    if c.state.get("Paused"):
+        raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+    return c

@@ -1,0 +1,39 @@
+"""Files that several layers write and lock the same way. A leaf module: nothing of hull's below it."""
+import fcntl
+import os
+
+
+def write_atomic(path: str, data: str | bytes, tmp_dir: str | None = None, mode: int = 0o644) -> None:
+    """Temp file + fsync + rename: readers see the old content or the new, never half. tmp_dir
+    (same filesystem) is where a crash may leave the temp file: the image store sweeps its tmp/.
+    mode is before the umask, as open(2) takes it."""
+    tmp = os.path.join(tmp_dir or os.path.dirname(path) or ".", f"{os.path.basename(path)}.tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def flock_held(path: str) -> bool:
+    """Does some process hold an exclusive flock on path (a file or a directory)? A holder that
+    was killed holds nothing: the kernel dropped its lock with its last fd."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
