@@ -17,19 +17,12 @@ from runtime.errors import InvalidArgument, InvalidSpec
 
 INT64_MAX = 2 ** 63 - 1
 MIN_MEMORY = 6 * 1024 * 1024  # docker's floor: below it not even the runtime's init can start
-V2_DEFAULT_PERIOD = 100000
 
 _MEMORY_KEYS = ("limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness", "disableOOMKiller",
                 "useHierarchy", "checkBeforeUpdate")
 _CPU_KEYS = ("shares", "quota", "burst", "period", "realtimeRuntime", "realtimePeriod", "cpus", "mems", "idle")
-_THROTTLES = ("throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice",
+THROTTLES = ("throttleReadBpsDevice", "throttleWriteBpsDevice", "throttleReadIOPSDevice",
               "throttleWriteIOPSDevice")
-_IO_MAX_KEY = {"throttleReadBpsDevice": "rbps", "throttleWriteBpsDevice": "wbps",
-               "throttleReadIOPSDevice": "riops", "throttleWriteIOPSDevice": "wiops"}
-_V1_THROTTLE_FILE = {"throttleReadBpsDevice": "blkio.throttle.read_bps_device",
-                     "throttleWriteBpsDevice": "blkio.throttle.write_bps_device",
-                     "throttleReadIOPSDevice": "blkio.throttle.read_iops_device",
-                     "throttleWriteIOPSDevice": "blkio.throttle.write_iops_device"}
 
 
 class _Parser:
@@ -142,7 +135,7 @@ def parse(raw, where: str = "linux.resources", error=InvalidSpec) -> tuple[dict,
         wd = _devices_list(p, bio, "weightDevice", ("weight", "leafWeight"), lo=10, hi=1000)
         if wd:
             b["weightDevice"] = wd
-        for key in _THROTTLES:
+        for key in THROTTLES:
             t = _devices_list(p, bio, key, ("rate",), lo=0)
             if t:
                 b[key] = t
@@ -295,137 +288,7 @@ def merge(current: dict, update: dict) -> tuple[dict, dict]:
     return merged, apply
 
 
-# -- conversion -----------------------------------------------------------------------------------
-
-def shares_to_weight(shares: int) -> int:
-    return 1 + (shares - 2) * 9999 // 262142
-
-
-def blkio_to_io_weight(weight: int) -> int:
-    return 1 + (weight - 10) * 9999 // 990
-
-
-def _max(v: int) -> str:
-    return "max" if v == -1 else str(v)
-
-
-def to_v2(res: dict) -> tuple[list, list]:
-    """[(file, value)] for a v2 cgroup, and notes for what v2 cannot express."""
-    files, notes = [], []
-    m = res.get("memory", {})
-    if "limit" in m:
-        files.append(("memory.max", _max(m["limit"])))
-    if "swap" in m:
-        if m["swap"] == -1:
-            files.append(("memory.swap.max", "max"))
-        elif m.get("limit", -1) == -1:
-            raise InvalidArgument("memory.swap on cgroup v2 needs memory.limit too: v2 limits swap alone "
-                                  "(swap.max = swap - limit)")
-        else:
-            files.append(("memory.swap.max", str(m["swap"] - m["limit"])))
-    elif m.get("limit") == -1:
-        files.append(("memory.swap.max", "max"))
-    if "reservation" in m:
-        files.append(("memory.low", _max(m["reservation"])))
-    for key in ("swappiness", "disableOOMKiller"):
-        if key in m:
-            notes.append(f"memory.{key} has no cgroup v2 equivalent: ignored")
-    c = res.get("cpu", {})
-    if "shares" in c:
-        files.append(("cpu.weight", str(shares_to_weight(c["shares"]))))
-    if "quota" in c or "period" in c:
-        quota = c.get("quota", -1)
-        files.append(("cpu.max", f"{_max(quota)} {c.get('period', V2_DEFAULT_PERIOD)}"))
-    if "idle" in c:
-        files.append(("cpu.idle", str(c["idle"])))
-    if "cpus" in c:
-        files.append(("cpuset.cpus", c["cpus"]))
-    if "mems" in c:
-        files.append(("cpuset.mems", c["mems"]))
-    if "realtimeRuntime" in c or "realtimePeriod" in c:
-        notes.append("cpu.realtimeRuntime/realtimePeriod are cgroup v1 only: ignored")
-    if "pids" in res:
-        files.append(("pids.max", _max(res["pids"]["limit"])))
-    b = res.get("blockIO", {})
-    if "weight" in b:
-        files.append(("io.weight", f"default {blkio_to_io_weight(b['weight'])}"))
-    for d in b.get("weightDevice", []):
-        if "weight" in d:
-            files.append(("io.weight", f"{d['major']}:{d['minor']} {blkio_to_io_weight(d['weight'])}"))
-    for key in _THROTTLES:
-        for d in b.get(key, []):
-            files.append(("io.max", f"{d['major']}:{d['minor']} {_IO_MAX_KEY[key]}={d.get('rate') or 'max'}"))
-    if "leafWeight" in b:
-        notes.append("blockIO.leafWeight has no cgroup v2 equivalent: ignored")
-    for h in res.get("hugepageLimits", []):
-        files.append((f"hugetlb.{h['pageSize']}.max", str(h["limit"])))
-        files.append((f"hugetlb.{h['pageSize']}.rsvd.max", str(h["limit"])))
-    if "network" in res:
-        notes.append("linux.resources.network (net_cls/net_prio) has no cgroup v2 equivalent: ignored")
-    for k, v in res.get("unified", {}).items():
-        files.append((k, v))
-    return files, notes
-
-
-def to_v1(res: dict) -> tuple[list, list]:
-    """[(controller, file, value)] for v1 hierarchies, and notes for what v1 cannot express.
-    Device rules are not here: see devices_v1()."""
-    files, notes = [], []
-    m = res.get("memory", {})
-    if "limit" in m:
-        files.append(("memory", "memory.limit_in_bytes", str(m["limit"])))
-    if "swap" in m:
-        files.append(("memory", "memory.memsw.limit_in_bytes", str(m["swap"])))
-    elif m.get("limit") == -1:
-        files.append(("memory", "memory.memsw.limit_in_bytes", "-1"))
-    if "reservation" in m:
-        files.append(("memory", "memory.soft_limit_in_bytes", str(m["reservation"])))
-    if "swappiness" in m:
-        files.append(("memory", "memory.swappiness", str(m["swappiness"])))
-    if m.get("disableOOMKiller"):
-        files.append(("memory", "memory.oom_control", "1"))
-    c = res.get("cpu", {})
-    if "shares" in c:
-        files.append(("cpu", "cpu.shares", str(c["shares"])))
-    if "period" in c:
-        files.append(("cpu", "cpu.cfs_period_us", str(c["period"])))
-    if "quota" in c:
-        files.append(("cpu", "cpu.cfs_quota_us", str(c["quota"])))
-    if "realtimePeriod" in c:
-        files.append(("cpu", "cpu.rt_period_us", str(c["realtimePeriod"])))
-    if "realtimeRuntime" in c:
-        files.append(("cpu", "cpu.rt_runtime_us", str(c["realtimeRuntime"])))
-    if "cpus" in c:
-        files.append(("cpuset", "cpuset.cpus", c["cpus"]))
-    if "mems" in c:
-        files.append(("cpuset", "cpuset.mems", c["mems"]))
-    if "idle" in c:
-        notes.append("cpu.idle is cgroup v2 only: ignored on this host")
-    if "pids" in res:
-        files.append(("pids", "pids.max", _max(res["pids"]["limit"])))
-    b = res.get("blockIO", {})
-    if "weight" in b:
-        files.append(("blkio", "blkio.weight", str(b["weight"])))
-    if "leafWeight" in b:
-        files.append(("blkio", "blkio.leaf_weight", str(b["leafWeight"])))
-    for d in b.get("weightDevice", []):
-        if "weight" in d:
-            files.append(("blkio", "blkio.weight_device", f"{d['major']}:{d['minor']} {d['weight']}"))
-    for key in _THROTTLES:
-        for d in b.get(key, []):
-            files.append(("blkio", _V1_THROTTLE_FILE[key], f"{d['major']}:{d['minor']} {d.get('rate', 0)}"))
-    for h in res.get("hugepageLimits", []):
-        files.append(("hugetlb", f"hugetlb.{h['pageSize']}.limit_in_bytes", str(h["limit"])))
-        files.append(("hugetlb", f"hugetlb.{h['pageSize']}.rsvd.limit_in_bytes", str(h["limit"])))
-    n = res.get("network", {})
-    if "classID" in n:
-        files.append(("net_cls", "net_cls.classid", str(n["classID"])))
-    for e in n.get("priorities", []):
-        files.append(("net_prio", "net_prio.ifpriomap", f"{e['name']} {e['priority']}"))
-    if res.get("unified"):
-        notes.append("linux.resources.unified is cgroup v2 only: ignored on this host")
-    return files, notes
-
+# (the mappings to cgroup files are in v1.py and v2.py, beside the managers that write them)
 
 # A limit of these controllers that the host cannot apply fails create, as with runc (others are
 # skipped with a warning). The .rsvd. files (hugetlb reservations) are written where they exist.
@@ -434,15 +297,3 @@ STRICT = ("hugetlb", "net_cls", "net_prio")
 
 def optional_file(name: str) -> bool:
     return ".rsvd." in name
-
-
-def devices_v1(rules: list) -> list:
-    """[(file, line)] for the v1 devices cgroup, in order: devices.allow / devices.deny."""
-    out = []
-    for r in rules:
-        if r["type"] == "a" and r["access"] == "rwm" and "major" not in r and "minor" not in r:
-            line = "a"  # everything: also resets the exception list
-        else:
-            line = f"{r['type']} {r.get('major', '*')}:{r.get('minor', '*')} {r['access']}"
-        out.append(("devices.allow" if r["allow"] else "devices.deny", line))
-    return out

@@ -117,12 +117,12 @@ class Manager(base.Manager):
 
     # -- limits -------------------------------------------------------------------------------------
     def apply(self, res: dict) -> list:
-        files, notes = resources.to_v1(res)
+        files, notes = to_v1(res)
         writes = []
         if "devices" in res:
             if "devices" in self.dirs:
                 writes += [(base.File(os.path.join(self.dirs["devices"], f)), line)
-                           for f, line in resources.devices_v1(res["devices"])]
+                           for f, line in devices_v1(res["devices"])]
             else:
                 notes.append("linux.resources.devices ignored: no devices cgroup on this host")
         if files:
@@ -266,3 +266,87 @@ class _Directory:
 
     def __init__(self, full_path: bytes):
         self.full_path = full_path
+
+
+# -- linux.resources -> cgroup v1 files --------------------------------------------------------------
+
+_V1_THROTTLE_FILE = {"throttleReadBpsDevice": "blkio.throttle.read_bps_device",
+                     "throttleWriteBpsDevice": "blkio.throttle.write_bps_device",
+                     "throttleReadIOPSDevice": "blkio.throttle.read_iops_device",
+                     "throttleWriteIOPSDevice": "blkio.throttle.write_iops_device"}
+
+
+def _max(v: int) -> str:
+    return "max" if v == -1 else str(v)
+
+
+def to_v1(res: dict) -> tuple[list, list]:
+    """[(controller, file, value)] for v1 hierarchies, and notes for what v1 cannot express.
+    Device rules are not here: see devices_v1()."""
+    files, notes = [], []
+    m = res.get("memory", {})
+    if "limit" in m:
+        files.append(("memory", "memory.limit_in_bytes", str(m["limit"])))
+    if "swap" in m:
+        files.append(("memory", "memory.memsw.limit_in_bytes", str(m["swap"])))
+    elif m.get("limit") == -1:
+        files.append(("memory", "memory.memsw.limit_in_bytes", "-1"))
+    if "reservation" in m:
+        files.append(("memory", "memory.soft_limit_in_bytes", str(m["reservation"])))
+    if "swappiness" in m:
+        files.append(("memory", "memory.swappiness", str(m["swappiness"])))
+    if m.get("disableOOMKiller"):
+        files.append(("memory", "memory.oom_control", "1"))
+    c = res.get("cpu", {})
+    if "shares" in c:
+        files.append(("cpu", "cpu.shares", str(c["shares"])))
+    if "period" in c:
+        files.append(("cpu", "cpu.cfs_period_us", str(c["period"])))
+    if "quota" in c:
+        files.append(("cpu", "cpu.cfs_quota_us", str(c["quota"])))
+    if "realtimePeriod" in c:
+        files.append(("cpu", "cpu.rt_period_us", str(c["realtimePeriod"])))
+    if "realtimeRuntime" in c:
+        files.append(("cpu", "cpu.rt_runtime_us", str(c["realtimeRuntime"])))
+    if "cpus" in c:
+        files.append(("cpuset", "cpuset.cpus", c["cpus"]))
+    if "mems" in c:
+        files.append(("cpuset", "cpuset.mems", c["mems"]))
+    if "idle" in c:
+        notes.append("cpu.idle is cgroup v2 only: ignored on this host")
+    if "pids" in res:
+        files.append(("pids", "pids.max", _max(res["pids"]["limit"])))
+    b = res.get("blockIO", {})
+    if "weight" in b:
+        files.append(("blkio", "blkio.weight", str(b["weight"])))
+    if "leafWeight" in b:
+        files.append(("blkio", "blkio.leaf_weight", str(b["leafWeight"])))
+    for d in b.get("weightDevice", []):
+        if "weight" in d:
+            files.append(("blkio", "blkio.weight_device", f"{d['major']}:{d['minor']} {d['weight']}"))
+    for key in resources.THROTTLES:
+        for d in b.get(key, []):
+            files.append(("blkio", _V1_THROTTLE_FILE[key], f"{d['major']}:{d['minor']} {d.get('rate', 0)}"))
+    for h in res.get("hugepageLimits", []):
+        files.append(("hugetlb", f"hugetlb.{h['pageSize']}.limit_in_bytes", str(h["limit"])))
+        files.append(("hugetlb", f"hugetlb.{h['pageSize']}.rsvd.limit_in_bytes", str(h["limit"])))
+    n = res.get("network", {})
+    if "classID" in n:
+        files.append(("net_cls", "net_cls.classid", str(n["classID"])))
+    for e in n.get("priorities", []):
+        files.append(("net_prio", "net_prio.ifpriomap", f"{e['name']} {e['priority']}"))
+    if res.get("unified"):
+        notes.append("linux.resources.unified is cgroup v2 only: ignored on this host")
+    return files, notes
+
+
+def devices_v1(rules: list) -> list:
+    """[(file, line)] for the v1 devices cgroup, in order: devices.allow / devices.deny."""
+    out = []
+    for r in rules:
+        if r["type"] == "a" and r["access"] == "rwm" and "major" not in r and "minor" not in r:
+            line = "a"  # everything: also resets the exception list
+        else:
+            line = f"{r['type']} {r.get('major', '*')}:{r.get('minor', '*')} {r['access']}"
+        out.append(("devices.allow" if r["allow"] else "devices.deny", line))
+    return out

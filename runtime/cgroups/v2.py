@@ -8,7 +8,7 @@ import os
 
 from runtime import trace
 from runtime.cgroups import base, resources
-from runtime.errors import CgroupError
+from runtime.errors import CgroupError, InvalidArgument
 
 ROOT = "/sys/fs/cgroup"
 WANTED = ("cpu", "cpuset", "hugetlb", "io", "memory", "pids")
@@ -74,7 +74,7 @@ class Manager(base.Manager):
 
     # -- limits -------------------------------------------------------------------------------------
     def apply(self, res: dict) -> list:
-        files, notes = resources.to_v2(res)
+        files, notes = to_v2(res)
         base.check_cpuset(res.get("cpu", {}), lambda key: os.path.join(self.root, f"cpuset.{key}.effective"))
         writes = []
         for name, value in files:
@@ -186,3 +186,80 @@ class Manager(base.Manager):
             },
             "pids": {"current": self._int("pids.current"), "limit": self._int("pids.max")},
         }
+
+
+# -- linux.resources -> cgroup v2 files --------------------------------------------------------------
+
+DEFAULT_PERIOD = 100000
+_IO_MAX_KEY = {"throttleReadBpsDevice": "rbps", "throttleWriteBpsDevice": "wbps",
+               "throttleReadIOPSDevice": "riops", "throttleWriteIOPSDevice": "wiops"}
+
+
+def shares_to_weight(shares: int) -> int:
+    return 1 + (shares - 2) * 9999 // 262142
+
+
+def blkio_to_io_weight(weight: int) -> int:
+    return 1 + (weight - 10) * 9999 // 990
+
+
+def _max(v: int) -> str:
+    return "max" if v == -1 else str(v)
+
+
+def to_v2(res: dict) -> tuple[list, list]:
+    """[(file, value)] for a v2 cgroup, and notes for what v2 cannot express."""
+    files, notes = [], []
+    m = res.get("memory", {})
+    if "limit" in m:
+        files.append(("memory.max", _max(m["limit"])))
+    if "swap" in m:
+        if m["swap"] == -1:
+            files.append(("memory.swap.max", "max"))
+        elif m.get("limit", -1) == -1:
+            raise InvalidArgument("memory.swap on cgroup v2 needs memory.limit too: v2 limits swap alone "
+                                  "(swap.max = swap - limit)")
+        else:
+            files.append(("memory.swap.max", str(m["swap"] - m["limit"])))
+    elif m.get("limit") == -1:
+        files.append(("memory.swap.max", "max"))
+    if "reservation" in m:
+        files.append(("memory.low", _max(m["reservation"])))
+    for key in ("swappiness", "disableOOMKiller"):
+        if key in m:
+            notes.append(f"memory.{key} has no cgroup v2 equivalent: ignored")
+    c = res.get("cpu", {})
+    if "shares" in c:
+        files.append(("cpu.weight", str(shares_to_weight(c["shares"]))))
+    if "quota" in c or "period" in c:
+        quota = c.get("quota", -1)
+        files.append(("cpu.max", f"{_max(quota)} {c.get('period', DEFAULT_PERIOD)}"))
+    if "idle" in c:
+        files.append(("cpu.idle", str(c["idle"])))
+    if "cpus" in c:
+        files.append(("cpuset.cpus", c["cpus"]))
+    if "mems" in c:
+        files.append(("cpuset.mems", c["mems"]))
+    if "realtimeRuntime" in c or "realtimePeriod" in c:
+        notes.append("cpu.realtimeRuntime/realtimePeriod are cgroup v1 only: ignored")
+    if "pids" in res:
+        files.append(("pids.max", _max(res["pids"]["limit"])))
+    b = res.get("blockIO", {})
+    if "weight" in b:
+        files.append(("io.weight", f"default {blkio_to_io_weight(b['weight'])}"))
+    for d in b.get("weightDevice", []):
+        if "weight" in d:
+            files.append(("io.weight", f"{d['major']}:{d['minor']} {blkio_to_io_weight(d['weight'])}"))
+    for key in resources.THROTTLES:
+        for d in b.get(key, []):
+            files.append(("io.max", f"{d['major']}:{d['minor']} {_IO_MAX_KEY[key]}={d.get('rate') or 'max'}"))
+    if "leafWeight" in b:
+        notes.append("blockIO.leafWeight has no cgroup v2 equivalent: ignored")
+    for h in res.get("hugepageLimits", []):
+        files.append((f"hugetlb.{h['pageSize']}.max", str(h["limit"])))
+        files.append((f"hugetlb.{h['pageSize']}.rsvd.max", str(h["limit"])))
+    if "network" in res:
+        notes.append("linux.resources.network (net_cls/net_prio) has no cgroup v2 equivalent: ignored")
+    for k, v in res.get("unified", {}).items():
+        files.append((k, v))
+    return files, notes

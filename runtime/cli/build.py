@@ -1,12 +1,11 @@
-"""`hull build` and `hull builder prune`: the command line of runtime/engine/build.
+"""`hull build` and `hull builder prune`: flags -> runtime/engine/service/build.py (the builder is
+runtime/engine/build).
 
 The context is a directory, or a tar on stdin (`-`; a Dockerfile alone on stdin is a build with an
 empty context, as docker's). Every failure exits 1, as docker build's do.
 """
 import os
-import shutil
 import sys
-import tempfile
 
 from runtime.cli.args import Flag, Verb
 from runtime.errors import HullError, InvalidArgument
@@ -58,104 +57,27 @@ def cmd_build(args):
 
 
 def _build(args):
-    from runtime.engine.build.builder import Builder, Options
-    from runtime.engine.build.context import Context
-    from runtime.image.reference import parse as parse_ref
-    if args.platform not in (None, "", "linux/amd64"):
-        raise InvalidArgument(f"--platform {args.platform}: hull builds linux/amd64 images only")
-    if args.network not in ("bridge", "default", "host", "none"):
-        raise InvalidArgument(f"--network {args.network}: bridge, host or none")
-    for tag in args.tag or []:
-        ref = parse_ref(tag)
-        if ref.digest:
-            raise InvalidArgument(f"invalid tag {tag!r}: a tag cannot have a digest")
-    opts = Options(tags=args.tag or [], build_args=_pairs(args.build_arg, "--build-arg", from_env=True),
-                   no_cache=bool(args.no_cache), pull=bool(args.pull), target=args.target,
-                   labels=_pairs(args.label, "--label"), quiet=bool(args.quiet),
-                   network="bridge" if args.network == "default" else args.network)
-    work = None
-    try:
-        root, text, name, work = _context(args)
-        builder = Builder(args.root, Context(root), text, name, opts)
-        image_id = builder.build()
-    finally:
-        if work:
-            shutil.rmtree(work, ignore_errors=True)
+    """flags -> POST /build's query and body (the context dir, or stdin's bytes) -> the service."""
+    from runtime.engine.service import build as service
+    query = {"t": args.tag or [], "dockerfile": None if args.file == "-" else args.file,
+             "buildargs": _pairs(args.build_arg, "--build-arg", from_env=True), "nocache": bool(args.no_cache),
+             "pull": bool(args.pull), "target": args.target, "labels": _pairs(args.label, "--label"),
+             "q": bool(args.quiet), "networkmode": args.network, "platform": args.platform}
+    if args.context.startswith(("http://", "https://", "git@", "git://")):
+        raise InvalidArgument(f"{args.context}: remote build contexts are not supported (give a directory or -)")
+    if args.context == "-":
+        if args.file == "-":
+            raise InvalidArgument("cannot read both the context and the Dockerfile from stdin")
+        image_id = service.build(args.root, query, context_tar=sys.stdin.buffer.read())
+    else:
+        text = service.decode(sys.stdin.buffer.read(), "stdin") if args.file == "-" else None
+        image_id = service.build(args.root, query, context_dir=args.context, dockerfile_text=text)
     if args.quiet:
         print(image_id)
     if args.iidfile:
         with open(args.iidfile, "w") as f:
             f.write(image_id)
     return 0
-
-
-def _context(args) -> tuple:
-    """(context directory, Dockerfile text, its name for messages, a temporary directory to remove)."""
-    if args.context == "-":
-        if args.file == "-":
-            raise InvalidArgument("cannot read both the context and the Dockerfile from stdin")
-        data = sys.stdin.buffer.read()
-        work = tempfile.mkdtemp(prefix="hull-build-")
-        if _is_tar(data):
-            _unpack_context(data, work)
-        else:  # a Dockerfile on stdin: no context
-            return work, _decode(data, "stdin"), "Dockerfile", work
-        return work, _read_dockerfile(args, work), os.path.basename(args.file or "Dockerfile"), work
-    if args.context.startswith(("http://", "https://", "git@", "git://")):
-        raise InvalidArgument(f"{args.context}: remote build contexts are not supported (give a directory or -)")
-    if not os.path.isdir(args.context):
-        raise InvalidArgument(f'unable to prepare context: path "{args.context}" not found')
-    if args.file == "-":
-        return args.context, _decode(sys.stdin.buffer.read(), "stdin"), "Dockerfile", None
-    return args.context, _read_dockerfile(args, args.context), os.path.basename(args.file or "Dockerfile"), None
-
-
-def _read_dockerfile(args, context: str) -> str:
-    from runtime.engine.build.context import read_file
-    if args.file:  # the user's own path, else one inside the context
-        named = [args.file] if os.path.isabs(args.file) else [args.file, os.path.join(context, args.file)]
-        candidates = [(p, None) for p in named]
-    else:
-        candidates = [(os.path.join(context, n), n) for n in ("Dockerfile", "dockerfile")]
-    for path, rel in candidates:
-        data = read_file(context, rel, missing_ok=True) if rel else \
-            read_file(context, "", missing_ok=True, path=path) if os.path.lexists(path) else None
-        if data is not None:
-            return _decode(data, path)
-    raise InvalidArgument(f"unable to prepare context: the Dockerfile ({candidates[0][0]}) cannot be found")
-
-
-def _decode(data: bytes, where: str) -> str:
-    try:
-        return data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError:
-        raise InvalidArgument(f"{where}: the Dockerfile is not UTF-8 text") from None
-
-
-def _is_tar(data: bytes) -> bool:
-    return data[257:262] == b"ustar" or data[:2] == b"\x1f\x8b" or data[:4] == b"\x28\xb5\x2f\xfd"
-
-
-def _unpack_context(data: bytes, dest: str) -> None:
-    """The context tar, unpacked safely (nothing lands outside dest), its names as they are."""
-    import io
-    import tarfile
-    import zlib
-
-    from runtime.image import layer, tartree
-    root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    out = tartree.Extractor(root, replace_dirs=True)
-    try:
-        with tarfile.open(fileobj=layer.decompressed(io.BytesIO(data)), mode="r|") as tar:
-            for m in tar:
-                out.extract(tar, m, tartree.clean_name(m.name))
-        out.finish()
-    except HullError as e:
-        raise InvalidArgument(f"the build context on stdin: {e.msg}") from None
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise InvalidArgument(f"cannot unpack the build context on stdin: {e}") from None
-    finally:
-        os.close(root)
 
 
 def cmd_builder_prune(args):
@@ -170,14 +92,10 @@ def cmd_builder_prune(args):
 
 
 def prune_cache(args) -> tuple:
-    """Forget every build step and free what only they used: (their image IDs, bytes freed)."""
-    from runtime.cli.images import _store_bytes, store
-    with store(args) as st:
-        before = _store_bytes(st.root)
-        ids = sorted({st.image_id(d) for d in st.cache_entries()})
-        st.cache_clear()
-        st.prune()
-        return [i.removeprefix("sha256:")[:25] for i in ids], before - _store_bytes(st.root)
+    """The build cache's prune: (the steps' IDs, bytes freed)."""
+    from runtime.engine.service import images as service
+    report = service.prune_cache(args.root)
+    return report["CachesDeleted"], report["SpaceReclaimed"]
 
 
 HANDLERS = {"build": cmd_build, "builder-prune": cmd_builder_prune}

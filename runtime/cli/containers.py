@@ -185,7 +185,8 @@ def cmd_ps(args):
 
 def cmd_inspect(args):
     """Containers first, then images (docker's order), unless --type says which."""
-    from runtime.cli.images import inspect_image, print_inspect, store
+    from runtime.cli.images import print_inspect
+    from runtime.engine.service import images
     if args.type not in (None, "container", "image"):
         raise InvalidArgument(f'"{args.type}" is not a valid value for --type')
     out, missing = [], []
@@ -198,8 +199,7 @@ def cmd_inspect(args):
                 pass
         if found is None and args.type != "container":
             try:
-                with store(args) as st:
-                    found = inspect_image(st, name)
+                found = images.inspect(args.root, name)
             except NotFound:
                 pass
         if found is None:

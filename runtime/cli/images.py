@@ -54,11 +54,8 @@ VERBS = [
 
 
 def store(args):
-    from runtime.image.store import Store
-    root = os.path.join(args.root, "images")
-    if not os.path.isdir(root) and os.geteuid() != 0:
-        raise InvalidArgument(f"{root} does not exist (hull's store needs root to create it)")
-    return Store(root)
+    from runtime.engine.service.images import store
+    return store(args.root)
 
 
 def _short(image_id: str, no_trunc: bool = False) -> str:
@@ -72,73 +69,34 @@ IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "
                  "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE"}
 
 
-def image_rows(st, args) -> list:
-    """One row per name (untagged images: one <none> row), newest first, docker's fields."""
+def image_rows(args) -> list:
+    """One row per name of each ImageSummary (untagged images: one <none> row), docker's fields."""
+    import time
+    from runtime.cli.containers import filters_body
     from runtime.cli.template import Struct
-    from runtime.image.reference import parse as parse_ref
-    filters = _image_filters(st, args)
-    want = parse_ref(args.reference, default_tag=None) if getattr(args, "reference", None) else None
-    from runtime.image.store import is_cache
-    rows = []
-    entries = st.entries()
-    listed = {desc["digest"] for _, desc in entries if not is_cache(desc)}
-    for ref, desc in entries:
-        if want and (ref is None or ref.name != want.name or (want.tag and ref.tag != want.tag)):
-            continue
-        if is_cache(desc) and (not getattr(args, "all", False) or desc["digest"] in listed):
-            continue  # a build step's image: docker's intermediate images, shown with -a
-        manifest = st.manifest(desc)
-        image_id = manifest["config"]["digest"]
-        config = st.config(manifest)
-        if not all(f(ref, image_id, config) for f in filters):
-            continue
-        digests = st.repo_digests(image_id)
-        name = ref.familiar().split("@")[0].rsplit(":", 1)[0] if ref and ref.tag else \
-            ref.familiar().split("@")[0] if ref else "<none>"
-        size = display.human_size(st.size(desc))
-        rows.append((config.get("created", ""), Struct({
-            "Containers": "N/A", "CreatedAt": display.go_time(config.get("created", "")),
-            "CreatedSince": display.since(config.get("created", "")) or "N/A",
-            "Digest": next((d.split("@")[1] for d in digests if ref and d.startswith(ref.name + "@")), "<none>"),
-            "ID": _short(image_id, args.no_trunc), "Repository": name, "SharedSize": "N/A", "Size": size,
-            "Tag": ref.tag if ref and ref.tag else "<none>", "UniqueSize": "N/A", "VirtualSize": size})))
-    rows.sort(key=lambda r: display.parse_time(r[0]) or 0, reverse=True)
-    return [r for _, r in rows]
-
-
-def _image_filters(st, args) -> list:
-    """docker's --filter for images, each a predicate (ref or None, image ID, config)."""
-    import fnmatch
-    out = []
-    for f in args.filter or []:
-        key, eq, value = f.partition("=")
-        if not eq:
-            raise InvalidArgument(f"bad format of filter (expected name=value): {f!r}")
-        if key == "dangling":
-            if value not in ("true", "false", "1", "0"):
-                raise InvalidArgument(f"invalid filter 'dangling={value}'")
-            dangling = value in ("true", "1")
-            out.append(lambda ref, i, c, d=dangling: (ref is None) == d)
-        elif key == "reference":
-            out.append(lambda ref, i, c, p=value: ref is not None and (
-                fnmatch.fnmatchcase(ref.familiar(), p) or fnmatch.fnmatchcase(ref.familiar().rsplit(":", 1)[0], p)))
-        elif key in ("before", "since"):
-            _, desc = st.lookup(value)
-            pivot = display.parse_time(st.config(st.manifest(desc)).get("created", "")) or 0
-            cmp = (lambda t, p=pivot: t < p) if key == "before" else (lambda t, p=pivot: t > p)
-            out.append(lambda ref, i, c, cmp=cmp: cmp(display.parse_time(c.get("created", "")) or 0))
-        elif key == "label":
-            k, has_value, v = value.partition("=")
-            out.append(lambda ref, i, c, k=k, v=v, h=has_value: k in ((c.get("config") or {}).get("Labels") or {})
-                       and (not h or c["config"]["Labels"][k] == v))
-        else:
-            raise InvalidArgument(f"invalid filter {key!r} (dangling, reference, before, since, label)")
-    return out
+    from runtime.engine.service import images as service
+    filters = filters_body(args.filter)
+    if getattr(args, "reference", None):  # `hull images NAME`: as docker's CLI, a reference filter
+        from runtime.image.reference import parse as parse_ref
+        filters.setdefault("reference", []).append(parse_ref(args.reference, default_tag=None).familiar())
+    now, rows = time.time(), []
+    for s in service.summaries(args.root, bool(getattr(args, "all", False)), filters):
+        names = [tuple(t.rsplit(":", 1)) for t in s["RepoTags"]] or \
+            list(dict.fromkeys((d.split("@")[0], "<none>") for d in s["RepoDigests"])) or [("<none>", "<none>")]
+        size = display.human_size(s["Size"])
+        created = s["Created"]
+        for repo, tag in names:
+            digest = next((d.split("@")[1] for d in s["RepoDigests"] if d.split("@")[0] == repo), "<none>")
+            rows.append(Struct({
+                "Containers": "N/A", "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(created))
+                if created else "", "CreatedSince": display.human_duration(now - created) + " ago" if created else "N/A",
+                "Digest": digest, "ID": _short(s["Id"], args.no_trunc), "Repository": repo, "SharedSize": "N/A",
+                "Size": size, "Tag": tag, "UniqueSize": "N/A", "VirtualSize": size}))
+    return rows
 
 
 def cmd_images(args):
-    with store(args) as st:
-        rows = image_rows(st, args)
+    rows = image_rows(args)
     if args.quiet:
         for image_id in dict.fromkeys(r["ID"] for r in rows):  # one line per image, not per name
             print(image_id)
@@ -349,23 +307,11 @@ def cmd_prune(args):
 
 
 def prune_images(args, every: bool) -> tuple:
-    """Remove dangling images (every: all images) no container uses: (docker's lines, bytes freed)."""
-    from runtime.engine.containers import image_users
-    users = image_users(args.root)
-    removed = []
-    with store(args) as st:
-        before = _store_bytes(st.root)
-        from runtime.image.store import is_cache
-        for ref, desc in st.entries():
-            image_id = st.image_id(desc)
-            if image_id in users or (ref is not None and not every) or is_cache(desc):
-                continue  # (build steps go with `builder prune`)
-            for r in st.remove(image_id):
-                removed.append(f"untagged: {r.familiar()}")
-            if f"deleted: {image_id}" not in removed:
-                removed.append(f"deleted: {image_id}")
-        st.prune()
-        return removed, before - _store_bytes(st.root)
+    """docker's prune lines for images (untagged: X, deleted: ID) and the bytes freed."""
+    from runtime.engine.service import images as service
+    report = service.prune(args.root, every)
+    lines = [f"{k.lower()}: {v}" for entry in report["ImagesDeleted"] for k, v in entry.items()]
+    return lines, report["SpaceReclaimed"]
 
 
 def confirm(question: str) -> bool:
@@ -378,44 +324,7 @@ def confirm(question: str) -> bool:
     return answer in ("y", "yes")
 
 
-def _store_bytes(root: str) -> int:
-    from runtime.engine.containers import du
-    return du(root)
-
-
 # -- inspect, history --------------------------------------------------------------------------------
-
-_CONFIG_DEFAULTS = {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
-                    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
-                    "Cmd": None, "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
-                    "OnBuild": None, "Labels": None}
-
-
-def inspect_image(st, text: str) -> dict:
-    """docker's image inspect object."""
-    _, desc = st.lookup(text)
-    manifest = st.manifest(desc)
-    config = st.config(manifest)
-    image_id = manifest["config"]["digest"]
-    size = st.size(desc)
-    return {
-        "Id": image_id, "RepoTags": [r.familiar() for r in st.names_of(image_id) if r.tag],
-        "RepoDigests": [_familiar_digest(d) for d in st.repo_digests(image_id)],
-        "Parent": "", "Comment": config.get("comment", ""), "Created": config.get("created", ""),
-        "DockerVersion": config.get("docker_version", ""), "Author": config.get("author", ""),
-        "Config": {**_CONFIG_DEFAULTS, **(config.get("config") or {})},
-        "Architecture": config.get("architecture", ""), "Variant": config.get("variant"),
-        "Os": config.get("os", ""), "Size": size, "VirtualSize": size,
-        "GraphDriver": {"Data": {"LowerDir": ":".join(reversed(st.layer_dirs(desc)))}, "Name": "overlay"},
-        "RootFS": {"Type": "layers", "Layers": (config.get("rootfs") or {}).get("diff_ids", [])},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-    }
-
-
-def _familiar_digest(text: str) -> str:
-    from runtime.image.reference import parse as parse_ref
-    return parse_ref(text).familiar()
-
 
 def print_inspect(objects: list, fmt: str | None) -> None:
     """JSON like docker's (a list, 4-space indent), or each object through --format."""
@@ -429,13 +338,13 @@ def print_inspect(objects: list, fmt: str | None) -> None:
 
 def cmd_inspect(args):
     """Several names: print those found, fail (exit 125) for the rest, as docker does."""
+    from runtime.engine.service import images as service
     out, missing = [], []
-    with store(args) as st:
-        for name in [args.image] + args.command:
-            try:
-                out.append(inspect_image(st, name))
-            except NotFound:
-                missing.append(name)
+    for name in [args.image] + args.command:
+        try:
+            out.append(service.inspect(args.root, name))
+        except NotFound:
+            missing.append(name)
     if out or not args.format:
         print_inspect(out, args.format)
     for name in missing:
@@ -449,28 +358,18 @@ HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREAT
 
 def cmd_history(args):
     from runtime.cli.template import Struct, format_rows
+    from runtime.engine.service import images as service
     human = str(args.human).lower() not in ("false", "0")
-    with store(args) as st:
-        _, desc = st.lookup(args.image)
-        manifest = st.manifest(desc)
-        config = st.config(manifest)
-        sizes = st.layer_sizes(desc)
-    history = config.get("history") or [{"created": config.get("created", "")} for _ in sizes]
-    rows, layer = [], 0
-    for h in history:
-        empty = h.get("empty_layer", False)
-        size = 0 if empty or layer >= len(sizes) else sizes[layer]
-        layer += 0 if empty else 1
-        created_by = h.get("created_by", "")
+    rows = []
+    for h in service.history(args.root, args.image):
+        created_by = h["CreatedBy"]
         if not args.no_trunc and len(created_by) > 45:
             created_by = created_by[:44] + "…"
         rows.append(Struct({
-            "ID": "<missing>", "CreatedSince": display.since(h.get("created", "")) if human else h.get("created", ""),
-            "CreatedAt": h.get("created", ""), "CreatedBy": created_by,
-            "Size": display.human_size(size) if human else str(size), "Comment": h.get("comment", "")}))
-    rows.reverse()
-    if rows:
-        rows[0]["ID"] = _short(manifest["config"]["digest"], args.no_trunc)
+            "ID": h["Id"] if h["Id"] == "<missing>" else _short(h["Id"], args.no_trunc),
+            "CreatedSince": display.since(h["Created"]) if human else h["Created"], "CreatedAt": h["Created"],
+            "CreatedBy": created_by, "Size": display.human_size(h["Size"]) if human else str(h["Size"]),
+            "Comment": h["Comment"]}))
     if args.quiet:
         for r in rows:
             print(r["ID"])

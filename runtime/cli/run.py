@@ -115,7 +115,7 @@ def create_body(args) -> dict:
         from runtime.units import parse_bytes
         host["ShmSize"] = parse_bytes(args.shm_size, "shm-size")
     return {
-        "Hostname": args.hostname or "", "User": args.user or "", "AttachStdin": bool(args.interactive),
+        "Hostname": args.hostname or "", "User": args.user or "", "AttachStdin": bool(args.interactive) and not args.detach,
         "AttachStdout": not args.detach, "AttachStderr": not args.detach, "Tty": bool(args.tty),
         "OpenStdin": bool(args.interactive), "StdinOnce": bool(args.interactive) and not args.detach,
         "Env": _env(args), "Cmd": list(args.command) or None, "Image": args.image, "WorkingDir": args.workdir or "",
@@ -167,7 +167,7 @@ def limits_body(args) -> dict:
         out["MemorySwap"] = parse_bytes(args.memory_swap, "memory-swap")
     if getattr(args, "cpus", None):
         try:
-            out["NanoCpus"] = int(float(args.cpus) * 10 ** 9)
+            out["NanoCpus"] = round(float(args.cpus) * 10 ** 9)  # 2.01 -> 2010000000, not ...999
         except ValueError:
             raise InvalidArgument(f"invalid argument {args.cpus!r} for --cpus: not a number") from None
     for flag, key in (("cpu_shares", "CpuShares"), ("pids_limit", "PidsLimit")):

@@ -71,12 +71,19 @@ def attach(bridge: str, host_if: str, netns: str, ifname: str, address: str, pre
         if _link_index(ip, host_if) is not None:
             ip.link("del", ifname=host_if)  # a leftover of a crashed run with this name
         ip.link("add", ifname=host_if, kind="veth", peer={"ifname": "hull-tmp" + host_if[-6:]})
-        peer = _link_index(ip, "hull-tmp" + host_if[-6:])
-        fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            ip.link("set", index=peer, net_ns_fd=fd)
-        finally:
-            os.close(fd)
+            peer = _link_index(ip, "hull-tmp" + host_if[-6:])
+            fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                ip.link("set", index=peer, net_ns_fd=fd)
+            finally:
+                os.close(fd)
+        except BaseException:  # the container is gone meanwhile (rm -f of a killed run): both ends are ours
+            try:
+                ip.link("del", ifname=host_if)
+            except Exception:  # noqa: BLE001 - pyroute2's NetlinkError is no OSError
+                pass
+            raise
         host = _link_index(ip, host_if)
         ip.link("set", index=host, master=br, mtu=mtu, state="up")
         try:

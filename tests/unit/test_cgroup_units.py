@@ -83,13 +83,13 @@ def test_merge_carries_coupled_values_and_checks_the_result():
 # -- conversion --------------------------------------------------------------------------------------
 
 def test_shares_to_weight_follows_crun():
-    assert resources.shares_to_weight(2) == 1
-    assert resources.shares_to_weight(1024) == 39
-    assert resources.shares_to_weight(262144) == 10000
+    assert v2.shares_to_weight(2) == 1
+    assert v2.shares_to_weight(1024) == 39
+    assert v2.shares_to_weight(262144) == 10000
 
 
 def test_to_v2():
-    files, notes = resources.to_v2(parse({
+    files, notes = v2.to_v2(parse({
         "memory": {"limit": 100 * MiB, "swap": 300 * MiB, "reservation": 50 * MiB, "swappiness": 10},
         "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0", "realtimeRuntime": 5},
         "pids": {"limit": -1},
@@ -104,16 +104,16 @@ def test_to_v2():
 
 
 def test_to_v2_swap_and_quota_edges():
-    assert resources.to_v2(parse({"cpu": {"quota": -1}}))[0] == [("cpu.max", "max 100000")]
-    assert resources.to_v2(parse({"cpu": {"period": 20000}}))[0] == [("cpu.max", "max 20000")]
-    assert resources.to_v2(parse({"memory": {"limit": -1}}))[0] == [("memory.max", "max"), ("memory.swap.max", "max")]
-    assert resources.to_v2(parse({"memory": {"limit": 64 * MiB, "swap": 64 * MiB}}))[0][1] == ("memory.swap.max", "0")
+    assert v2.to_v2(parse({"cpu": {"quota": -1}}))[0] == [("cpu.max", "max 100000")]
+    assert v2.to_v2(parse({"cpu": {"period": 20000}}))[0] == [("cpu.max", "max 20000")]
+    assert v2.to_v2(parse({"memory": {"limit": -1}}))[0] == [("memory.max", "max"), ("memory.swap.max", "max")]
+    assert v2.to_v2(parse({"memory": {"limit": 64 * MiB, "swap": 64 * MiB}}))[0][1] == ("memory.swap.max", "0")
     with pytest.raises(InvalidArgument, match="needs memory.limit"):
-        resources.to_v2(parse({"memory": {"swap": 64 * MiB}}))
+        v2.to_v2(parse({"memory": {"swap": 64 * MiB}}))
 
 
 def test_to_v1_and_device_rules():
-    files, notes = resources.to_v1(parse({"memory": {"limit": 64 * MiB, "swap": -1, "disableOOMKiller": True},
+    files, notes = v1.to_v1(parse({"memory": {"limit": 64 * MiB, "swap": -1, "disableOOMKiller": True},
                                           "cpu": {"quota": 50000, "period": 100000, "idle": 1},
                                           "pids": {"limit": 10}}))
     assert files == [("memory", "memory.limit_in_bytes", str(64 * MiB)), ("memory", "memory.memsw.limit_in_bytes", "-1"),
@@ -123,7 +123,7 @@ def test_to_v1_and_device_rules():
     rules = parse({"devices": [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1,
                                                                     "minor": 3, "access": "rw"},
                                {"allow": True, "type": "c", "major": 136, "access": "rwm"}]})["devices"]
-    assert resources.devices_v1(rules) == [("devices.deny", "a"), ("devices.allow", "c 1:3 rw"),
+    assert v1.devices_v1(rules) == [("devices.deny", "a"), ("devices.allow", "c 1:3 rw"),
                                            ("devices.allow", "c 136:* rwm")]
 
 
@@ -314,11 +314,11 @@ NET_AND_HUGE = {"network": {"classID": 1048577, "priorities": [{"name": "eth0", 
 
 def test_network_and_hugepages_convert():
     res = parse(NET_AND_HUGE)
-    v1_files, _ = resources.to_v1(res)
+    v1_files, _ = v1.to_v1(res)
     assert ("net_cls", "net_cls.classid", "1048577") in v1_files
     assert ("net_prio", "net_prio.ifpriomap", "eth0 5") in v1_files
     assert ("hugetlb", "hugetlb.2MB.limit_in_bytes", str(4 * MiB)) in v1_files
-    v2_files, notes = resources.to_v2(res)
+    v2_files, notes = v2.to_v2(res)
     assert ("hugetlb.2MB.max", str(4 * MiB)) in v2_files
     assert any("net_cls/net_prio" in n for n in notes)  # v2 has no such controllers; runc ignores them too
 

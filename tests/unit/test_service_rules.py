@@ -3,6 +3,7 @@ back-off, rmi's refusals, the checks on a create body's restart policy and limit
 import pytest
 
 from runtime.engine import restart
+from runtime.engine.build.stage import cache_key
 from runtime.engine.service import containers, images
 from runtime.errors import Conflict, InvalidArgument
 
@@ -46,7 +47,8 @@ def test_back_off_doubles_to_a_minute_and_resets_after_a_long_run():
 
 
 @pytest.mark.parametrize("by_name, names, using, force, want", [
-    (True, 2, [], False, "untag"), (True, 2, ["c1"], False, "untag"), (True, 1, [], False, "delete"),
+    (True, 2, [], False, "untag"), (True, 2, ["c1"], False, "untag"), (True, 2, [], True, "untag"),
+    (True, 1, [], False, "delete"),
     (True, 1, ["c1"], False, Conflict), (True, 1, ["c1"], True, "delete"),
     (False, 2, [], False, Conflict), (False, 2, [], True, "delete"), (False, 1, [], False, "delete")])
 def test_rmi_rules(by_name, names, using, force, want):
@@ -70,3 +72,12 @@ def test_a_create_body_is_checked_as_docker_checks_it():
     for bad in ({"Memory": 1 << 20}, {"Memory": "64m"}, {"NanoCpus": 10 ** 15}):
         with pytest.raises(InvalidArgument):
             containers._limits(bad)
+
+
+def test_the_build_cache_key_changes_with_the_parent_and_each_part_only():
+    key = cache_key("sha256:" + "a" * 64, "RUN", "echo hi", False)
+    assert key == cache_key("sha256:" + "a" * 64, "RUN", "echo hi", False) and key.startswith("sha256:")
+    assert key != cache_key("sha256:" + "b" * 64, "RUN", "echo hi", False)
+    assert key != cache_key("sha256:" + "a" * 64, "RUN", "echo hi", True)
+    assert key != cache_key("sha256:" + "a" * 64, "RUN", "echo ho", False)
+    assert cache_key(None, "COPY") == cache_key("scratch", "COPY")

@@ -14,7 +14,6 @@ A step's cache key is its parent image's ID, its instruction after substitution,
 uses (RUN) and the digest of the files it reads (COPY, ADD): one changed file invalidates its step
 and those after it, never one before. Stages the target does not need are not built.
 """
-import hashlib
 import os
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from runtime.engine.build.dockerfile import DockerfileError, Instruction, substi
 from runtime.engine.build.file_steps import FileSteps
 from runtime.engine.build.run_step import RunStep
 from runtime.engine.build.stage import (BuildError, Image, Options, RunFailed, Stage, _copy_image, _load, _short,  # noqa: F401
-                                        _substituted, scratch)
+                                        _substituted, cache_key, scratch)
 from runtime.engine.changes import Lower
 from runtime.errors import HullError, InvalidArgument, NotFound
 
@@ -285,7 +284,7 @@ class Builder(RunStep, FileSteps):
         raise DockerfileError(f"line {inst.line}: {name} is not allowed here")
 
     def _key(self, image: Image, *parts) -> str:
-        return "sha256:" + hashlib.sha256(json.dumps([image.id or "scratch", *parts]).encode()).hexdigest()
+        return cache_key(image.id, *parts)
 
     def _cached(self, key: str):
         if self.opts.no_cache:

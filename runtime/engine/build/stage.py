@@ -1,5 +1,7 @@
 """The build's objects: its options, a stage of the Dockerfile, the image a stage has built so far,
 and the errors that end a build (docker build exits 1)."""
+import hashlib
+
 from runtime import fastjson as json
 from runtime.engine.build import metadata
 from runtime.engine.build.dockerfile import Instruction, substitute
@@ -67,3 +69,9 @@ def _load(st, desc) -> Image:
 
 def _copy_image(image: Image) -> Image:
     return Image(image.desc, image.id, json.loads(json.dumps(image.config)), list(image.layers))
+
+
+def cache_key(parent_id: str | None, *parts) -> str:
+    """A step's cache key: its parent image (None: scratch) and what the step is made of (the
+    instruction after substitution, the build args RUN sees, the digest of the files COPY reads)."""
+    return "sha256:" + hashlib.sha256(json.dumps([parent_id or "scratch", *parts]).encode()).hexdigest()

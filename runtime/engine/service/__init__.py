@@ -17,8 +17,14 @@ dicts; failures are the kinds of runtime/errors.py, which carry both an exit cod
     containers.wait(root, ref)                 POST /containers/{id}/wait   -> {"StatusCode"}
     containers.port_map(root, ref)             NetworkSettings.Ports of a running container
     containers.changes(root, ref)              GET /containers/{id}/changes -> [{"Path", "Kind"}]
+    containers.prune(root)                     POST /containers/prune       -> {"ContainersDeleted", "SpaceReclaimed"}
 
+    images.summaries(root, all, filters)       GET /images/json             -> [ImageSummary]
+    images.inspect(root, name)                 GET /images/{name}/json      -> ImageInspect
+    images.history(root, name)                 GET /images/{name}/history   -> [{"Id", "Created", "CreatedBy", ...}]
     images.remove(root, name, force)           DELETE /images/{name}        -> [{"Untagged"}, {"Deleted"}]
+    images.prune(root, every)                  POST /images/prune           -> {"ImagesDeleted", "SpaceReclaimed"}
+    images.prune_cache(root)                   POST /build/prune            -> {"CachesDeleted", "SpaceReclaimed"}
 
     networks.create(root, body)                POST /networks/create        -> {"Id", "Warning"}
     networks.summaries(root)                   GET /networks                -> [Network]
@@ -32,6 +38,11 @@ dicts; failures are the kinds of runtime/errors.py, which carry both an exit cod
     volumes.inspect(root, name)                GET /volumes/{name}          -> Volume
     volumes.remove(root, name, force)          DELETE /volumes/{name}
     volumes.prune(root)                        POST /volumes/prune          -> {"VolumesDeleted", "SpaceReclaimed"}
+
+    system.info(root)                          GET /info                    -> SystemInfo
+    system.df(root)                            GET /system/df               -> {"LayersSize", "Images", "Containers", "Volumes", "BuildCache"}
+    system.sweep(root)                         what a crashed hull left (system prune's last part) -> [lines]
+    system.reset(root)                         podman's system reset: everything of the root, and the root
 
 Progress and output go to writers the caller passes; nothing here prints.
 """

@@ -227,13 +227,13 @@ def summaries(root: str, all: bool = False, limit: int = -1, filters: dict | Non
     {"status": ["exited"], "label": ["k=v"], ...}; without all, only running ones (unless a status
     filter says otherwise)."""
     tests = _filters(filters or {})
-    listed = containers(root).all()
+    listed = [c for c in containers(root).all() if all_of(tests, c)]  # filters first, then the limit (moby's)
     if limit is not None and limit > 0:
         listed = listed[:limit]
     elif not all and not (filters or {}).get("status"):
         listed = [c for c in listed if c.status() in RUNNING]
     now = time.time()
-    return [_summary(c, now, size) for c in listed if all_of(tests, c)]
+    return [_summary(c, now, size) for c in listed]
 
 
 def all_of(tests: list, c) -> bool:
@@ -436,3 +436,21 @@ def running(root: str, ref: str) -> Container:
     if c.state.get("Paused"):
         raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
     return c
+
+
+def prune(root: str) -> dict:
+    """POST /containers/prune: every container that does not run; {"ContainersDeleted", "SpaceReclaimed"}."""
+    store = containers(root)
+    gone, freed = [], 0
+    for c in store.all():
+        with c:
+            runner.reconcile(c)
+        if c.status() in ("exited", "created", "dead"):
+            size = du(c.path("upper"))
+            try:
+                runner.remove(store, c.id, force=False)
+                gone.append(c.id)
+                freed += size
+            except HullError:
+                pass  # started meanwhile
+    return {"ContainersDeleted": gone, "SpaceReclaimed": freed}

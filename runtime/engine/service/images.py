@@ -1,18 +1,23 @@
 """Images, as docker's API answers for them (see service/__init__.py)."""
 import os
 
-from runtime.errors import Conflict
+from runtime.errors import Conflict, InvalidArgument
 
 
 def store(root: str):
+    """The root's image store (ROOT/images)."""
     from runtime.image.store import Store
-    return Store(os.path.join(root, "images"))
+    path = os.path.join(root, "images")
+    if not os.path.isdir(path) and os.geteuid() != 0:
+        raise InvalidArgument(f"{path} does not exist (hull's store needs root to create it)")
+    return Store(path)
 
 
 def removal(by_name: bool, names: int, using: list, force: bool) -> str:
-    """docker's rmi rules: "untag" (a name of an image that has others), "delete" (every name and,
-    when no container uses it, the image), or a Conflict that -f overrides."""
-    if by_name and names > 1 and not force:
+    """docker's rmi rules: "untag" (a name of an image that has others: only that name goes, -f or
+    not), "delete" (every name and, when no container uses it, the image), or a Conflict that -f
+    overrides."""
+    if by_name and names > 1:
         return "untag"
     if using and not force:
         raise Conflict(f"container {using[0][:12]} is using it")
@@ -51,3 +56,167 @@ def remove(root: str, text: str, force: bool = False, users: dict | None = None)
             report.append({"Deleted": image_id})
         st.prune()
     return report
+
+
+def prune(root: str, every: bool = False) -> dict:
+    """POST /images/prune: dangling images (every: all images) no container uses, build steps
+    aside; {"ImagesDeleted": [{"Untagged"}, {"Deleted"}], "SpaceReclaimed"}."""
+    from runtime.engine.containers import du, image_users
+    from runtime.image.store import is_cache
+    users = image_users(root)
+    removed = []
+    with store(root) as st:
+        before = du(st.root)
+        for ref, desc in st.entries():
+            image_id = st.image_id(desc)
+            if image_id in users or (ref is not None and not every) or is_cache(desc):
+                continue  # (build steps go with the build cache's prune)
+            removed += [{"Untagged": r.familiar()} for r in st.remove(image_id)]
+            if {"Deleted": image_id} not in removed:
+                removed.append({"Deleted": image_id})
+        st.prune()
+        return {"ImagesDeleted": removed, "SpaceReclaimed": before - du(st.root)}
+
+
+def prune_cache(root: str) -> dict:
+    """POST /build/prune: every build step forgotten, what only they used freed;
+    {"CachesDeleted": [IDs], "SpaceReclaimed"}."""
+    from runtime.engine.containers import du
+    with store(root) as st:
+        before = du(st.root)
+        ids = sorted({st.image_id(d) for d in st.cache_entries()})
+        st.cache_clear()
+        st.prune()
+        return {"CachesDeleted": [i.removeprefix("sha256:")[:25] for i in ids], "SpaceReclaimed": before - du(st.root)}
+
+
+def summaries(root: str, all: bool = False, filters: dict | None = None) -> list:
+    """GET /images/json: docker's ImageSummary list, newest first. filters: dangling, reference
+    (a glob on the familiar name, with or without the tag: RepoTags keep only matching names),
+    before, since, label. all: build steps too (docker's intermediate images)."""
+    from runtime.clock import parse_time
+    from runtime.engine.containers import image_users
+    from runtime.image.store import is_cache
+    tests, patterns = [], []
+    with store(root) as st:
+        for key, values in (filters or {}).items():
+            for value in values:
+                if key == "reference":
+                    patterns.append(value)
+                else:
+                    tests.append(_image_filter(st, key, value))
+        entries = st.entries()
+        listed = {desc["digest"] for _, desc in entries if not is_cache(desc)}
+        users = image_users(root)
+        by_id = {}
+        for ref, desc in entries:
+            if is_cache(desc) and (not all or desc["digest"] in listed):
+                continue
+            image_id = st.image_id(desc)
+            if image_id not in by_id:
+                manifest = st.manifest(desc)
+                config = st.config(manifest)
+                by_id[image_id] = ({"Id": image_id, "ParentId": "", "RepoTags": [], "RepoDigests": [],
+                                    "Created": int(parse_time(config.get("created", "")) or 0),
+                                    "Size": st.size(desc), "SharedSize": -1, "VirtualSize": st.size(desc),
+                                    "Labels": (config.get("config") or {}).get("Labels") or {},
+                                    "Containers": len(users.get(image_id, []))}, config, [])
+            by_id[image_id][2].append(ref)
+        out = []
+        for image_id, (summary, config, refs) in by_id.items():
+            named = [r for r in refs if r is not None]
+            if patterns:
+                named = [r for r in named if any(_matches(r, p) for p in patterns)]
+                if not named:
+                    continue
+            if not all_match(tests, named, image_id, config):
+                continue
+            summary["RepoTags"] = [r.familiar() for r in named if r.tag]
+            summary["RepoDigests"] = list(dict.fromkeys([_familiar_digest(d) for d in st.repo_digests(image_id)] +
+                [r.familiar() for r in named if not r.tag and r.digest]))
+            out.append(summary)
+    return sorted(out, key=lambda s: s["Created"], reverse=True)
+
+
+def all_match(tests: list, named: list, image_id: str, config: dict) -> bool:
+    return all(t(named, image_id, config) for t in tests)
+
+
+def _matches(ref, pattern: str) -> bool:
+    import fnmatch
+    name = ref.familiar()
+    return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name.rsplit(":", 1)[0], pattern)
+
+
+def _image_filter(st, key: str, value: str):
+    """docker's image filters, each a predicate (names, image ID, config)."""
+    from runtime.clock import parse_time
+    if key == "dangling":
+        if value not in ("true", "false", "1", "0"):
+            raise InvalidArgument(f"invalid filter 'dangling={value}'")
+        return lambda named, i, c, d=value in ("true", "1"): (not named) == d
+    if key in ("before", "since"):
+        _, desc = st.lookup(value)
+        pivot = parse_time(st.config(st.manifest(desc)).get("created", "")) or 0
+        cmp = (lambda t: t < pivot) if key == "before" else (lambda t: t > pivot)
+        return lambda named, i, c: cmp(parse_time(c.get("created", "")) or 0)
+    if key == "label":
+        k, has_value, v = value.partition("=")
+        return lambda named, i, c: k in ((c.get("config") or {}).get("Labels") or {}) and \
+            (not has_value or c["config"]["Labels"][k] == v)
+    raise InvalidArgument(f"invalid filter {key!r} (dangling, reference, before, since, label)")
+
+
+_CONFIG_DEFAULTS = {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+                    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
+                    "Cmd": None, "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+                    "OnBuild": None, "Labels": None}
+
+
+def inspect(root: str, text: str) -> dict:
+    """GET /images/{name}/json: docker's ImageInspect."""
+    with store(root) as st:
+        _, desc = st.lookup(text)
+        manifest = st.manifest(desc)
+        config = st.config(manifest)
+        image_id = manifest["config"]["digest"]
+        size = st.size(desc)
+        return {
+            "Id": image_id, "RepoTags": [r.familiar() for r in st.names_of(image_id) if r.tag],
+            "RepoDigests": [_familiar_digest(d) for d in st.repo_digests(image_id)],
+            "Parent": "", "Comment": config.get("comment", ""), "Created": config.get("created", ""),
+            "DockerVersion": config.get("docker_version", ""), "Author": config.get("author", ""),
+            "Config": {**_CONFIG_DEFAULTS, **(config.get("config") or {})},
+            "Architecture": config.get("architecture", ""), "Variant": config.get("variant"),
+            "Os": config.get("os", ""), "Size": size, "VirtualSize": size,
+            "GraphDriver": {"Data": {"LowerDir": ":".join(reversed(st.layer_dirs(desc)))}, "Name": "overlay"},
+            "RootFS": {"Type": "layers", "Layers": (config.get("rootfs") or {}).get("diff_ids", [])},
+            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        }
+
+
+def _familiar_digest(text: str) -> str:
+    from runtime.image.reference import parse as parse_ref
+    return parse_ref(text).familiar()
+
+
+def history(root: str, text: str) -> list:
+    """GET /images/{name}/history: newest first, [{"Id", "Created", "CreatedBy", "Tags", "Size",
+    "Comment"}]; Created as RFC 3339 here (the API's seconds are its caller's to make)."""
+    with store(root) as st:
+        _, desc = st.lookup(text)
+        manifest = st.manifest(desc)
+        config = st.config(manifest)
+        sizes = st.layer_sizes(desc)
+    entries = config.get("history") or [{"created": config.get("created", "")} for _ in sizes]
+    out, layer = [], 0
+    for h in entries:
+        empty = h.get("empty_layer", False)
+        size = 0 if empty or layer >= len(sizes) else sizes[layer]
+        layer += 0 if empty else 1
+        out.append({"Id": "<missing>", "Created": h.get("created", ""), "CreatedBy": h.get("created_by", ""),
+                    "Tags": None, "Size": size, "Comment": h.get("comment", "")})
+    out.reverse()
+    if out:
+        out[0]["Id"] = manifest["config"]["digest"]
+    return out

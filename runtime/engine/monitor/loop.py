@@ -1,170 +1,14 @@
-"""The shared monitor: one long-lived process per hull root, for every detached container.
-
-It is the child subreaper of every container it starts (through runner.launch), so their inits
-are its children: it reads their stdout/stderr pipes (or pty) into the json-file logs, reaps them,
-writes the exit code to disk (runner.finish), applies --rm and restart policies (docker's back-off:
-100 ms doubling to a minute, reset after 10 s of running), and streams output to `hull attach`.
-One process for all containers (conmon's job, without a process each): per container it holds a
-few file descriptors and a small record. It starts on demand (connect()), runs in a cgroup of its
-own, and exits when it watches nothing.
-
-    ROOT/run/monitor.sock   requests: one JSON line, one JSON reply ({"op": "start", "id": ID})
-                            or, for attach, framed streams after the reply (see Frames)
-    ROOT/run/monitor.lock   held by the one monitor of this root
-"""
-import fcntl
+"""The monitor: one process per root watching every detached container (see __init__.py)."""
 import os
 import selectors
 import socket
-import struct
 import sys
 import time
 
 from runtime import fastjson as json
+from runtime.engine.monitor.protocol import EXIT, RESIZE, STDERR, STDIN, STDOUT, paths, read_frame, send_frame
 
 IDLE_EXIT = float(os.environ.get("HULL_MONITOR_IDLE") or 2)  # seconds with nothing to watch before it goes
-STDIN, STDOUT, STDERR, EXIT, RESIZE = 0, 1, 2, 3, 4
-
-
-def paths(root: str) -> tuple:
-    run = os.path.join(root, "run")
-    return os.path.join(run, "monitor.sock"), os.path.join(run, "monitor.lock")
-
-
-# -- the client side ---------------------------------------------------------------------------------
-
-def connect(root: str, timeout: float = 15) -> socket.socket:
-    """A connection to the root's monitor, starting one if none answers."""
-    sock_path, _ = paths(root)
-    deadline, spawned = time.monotonic() + timeout, None
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        try:
-            s.connect(sock_path)
-            return s
-        except (FileNotFoundError, ConnectionRefusedError):
-            s.close()
-        if time.monotonic() > deadline:
-            raise OSError(110, f"the hull monitor for {root} did not start (see {root}/run/monitor.log)")
-        if spawned is None or spawned.poll() is not None:
-            spawned = _spawn(root)  # again if the last one gave way to an exiting monitor
-        time.sleep(0.01)
-
-
-def _spawn(root: str):
-    import subprocess
-    os.makedirs(os.path.join(root, "run"), mode=0o700, exist_ok=True)
-    code = f"import sys; sys.path[:0] = {sys.path!r}; from runtime.engine.monitor import keeper; keeper({root!r})"
-    with open(os.path.join(root, "run", "monitor.log"), "ab") as log:
-        return subprocess.Popen([sys.executable, "-I", "-S", "-c", code], stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=log, start_new_session=True, close_fds=True)
-
-
-def request(root: str, **msg) -> dict:
-    with connect(root) as s:
-        s.sendall(json.dumps(msg).encode() + b"\n")
-        return read_reply(s)
-
-
-def call(root: str, **msg) -> dict:
-    """request(), with a failure raised as the error of its kind (errors.from_wire)."""
-    reply = request(root, **msg)
-    if "error" in reply:
-        from runtime.errors import from_wire
-        raise from_wire(reply)
-    return reply
-
-
-def read_reply(s: socket.socket) -> dict:
-    buf = b""
-    while not buf.endswith(b"\n"):
-        chunk = s.recv(1)  # byte by byte: a stream of frames may follow the line
-        if not chunk:
-            raise OSError(104, "the hull monitor closed the connection")
-        buf += chunk
-    return json.loads(buf)
-
-
-class NetlinkClient:
-    """netlink.Agent's interface, served by the root's monitor: it keeps pyroute2 loaded (~100 ms
-    to import), so back-to-back foreground runs on a bridge do not each pay for it. Asking for it
-    starts the monitor if none runs (it then stays until it has nothing to watch)."""
-
-    def __init__(self, root: str):
-        self.root = root
-        sock_path, _ = paths(root)
-        if not os.path.exists(sock_path):
-            _spawn(root)  # it starts while this run does its other work
-
-    def call(self, fn: str, **args):
-        return call(self.root, op="netlink", fn=fn, args=args)["ok"]
-
-    def close(self) -> None:
-        pass
-
-
-def send_frame(s: socket.socket, stream: int, data: bytes) -> None:
-    s.sendall(struct.pack(">BI", stream, len(data)) + data)
-
-
-def read_frame(s: socket.socket):
-    """(stream, data), or None at the end."""
-    head = _exactly(s, 5)
-    if head is None:
-        return None
-    stream, n = struct.unpack(">BI", head)
-    data = _exactly(s, n) if n else b""
-    return (stream, data) if data is not None else None
-
-
-def _exactly(s: socket.socket, n: int):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return buf
-
-
-# -- the monitor side -------------------------------------------------------------------------------
-
-def keeper(root: str) -> None:
-    """The process the CLI starts: it makes the monitor's cgroup, runs the monitor in it as its
-    child, and removes the cgroup when the monitor is gone (a process cannot rmdir its own cgroup)."""
-    from runtime import cgroups
-    from runtime.cgroups.base import PARENT
-    os.umask(0o022)  # what it makes for containers must not depend on who started it; the root is 0700
-    # the lock first: of two keepers started at once, the second must not touch the cgroup the
-    # first one's monitor lives in (held until the cgroup is gone, by the monitor too after fork)
-    lock = os.open(paths(root)[1], os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return  # another monitor serves this root
-    cgroup = cgroups.new(f"{PARENT}/@monitor{cgroups.root_tag(os.path.join(root, 'run', 'oci'))}")
-    try:
-        cgroup.create()
-    except Exception as e:  # noqa: BLE001 - the monitor works without one
-        sys.stderr.write(f"hull monitor: no cgroup of its own: {e}\n")
-        cgroup = None
-    pid = os.fork()
-    if pid == 0:
-        try:
-            if cgroup is not None:
-                cgroup.enter()
-            Monitor(root).run(lock)
-        except BaseException as e:  # noqa: BLE001
-            sys.stderr.write(f"hull monitor: {type(e).__name__}: {e}\n")
-            sys.stderr.flush()
-            os._exit(1)
-        os._exit(0)
-    os.waitpid(pid, 0)
-    if cgroup is not None:
-        try:
-            cgroup.destroy()
-        except Exception as e:  # noqa: BLE001
-            sys.stderr.write(f"hull monitor: cgroup left: {e}\n")
 
 
 class Watch:
@@ -188,6 +32,12 @@ class Monitor:
         self.agent = None   # netlink, in-process: pyroute2 is imported once, when a network is first set up
         from runtime.network.dns import Resolver
         self.resolver = Resolver(root, self.sel, self._alive)
+        # what the selector's keys carry ((kind, data)) -> who handles it; requests' "op" -> handler
+        self.events = {"signal": self._on_signal, "accept": self._on_accept, "request": self._on_request,
+                       "client": self._on_client, "output": self._on_output, "dns": self._on_dns,
+                       "dns_reply": self._on_dns_reply}
+        self.requests = {"start": self._op_start, "attach": self._op_attach, "netlink": self._op_netlink,
+                         "dns": self._op_dns, "ping": self._op_ping}
 
     def _alive(self, cid: str) -> bool:
         from runtime.engine.containers import Container
@@ -217,7 +67,7 @@ class Monitor:
             for key, _ in self.sel.select(timeout):
                 kind, data = key.data
                 try:
-                    getattr(self, "_on_" + kind)(key.fileobj, data)
+                    self.events[kind](key.fileobj, data)
                 except Exception as e:  # noqa: BLE001 - one container's trouble must not end the others
                     sys.stderr.write(f"hull monitor: {kind}: {type(e).__name__}: {e}\n")
                     sys.stderr.flush()
@@ -263,24 +113,13 @@ class Monitor:
         self.sel.unregister(conn)
         try:
             msg = json.loads(line)
-            op = msg.get("op")
-            if op == "start":
-                reply = self.start(msg["id"])
-            elif op == "attach":
-                self.attach(conn, msg["id"], bool(msg.get("stdin")))
-                return
-            elif op == "netlink":  # a foreground hull run's network setup: pyroute2 is loaded here once
-                if self.agent is None:
-                    from runtime.network import netlink
-                    self.agent = netlink.Agent(in_process=True)
-                reply = {"ok": self.agent.call(msg["fn"], **msg["args"])}
-            elif op == "dns":
-                self.resolver.refresh(force=True)
-                reply = {"ok": True, "serving": sorted(self.resolver.sockets)}
-            elif op == "ping":
-                reply = {"ok": True, "pid": os.getpid(), "watching": len(self.watches)}
-            else:
-                reply = {"error": f"unknown request {op!r}"}
+            handler = self.requests.get(msg.get("op"))
+            if handler is None:
+                from runtime.errors import InvalidArgument
+                raise InvalidArgument(f"unknown request {msg.get('op')!r}")
+            reply = handler(conn, msg)
+            if reply is None:
+                return  # the handler keeps the connection (attach)
         except Exception as e:  # noqa: BLE001 - every failure goes back to the client, with its kind
             from runtime.errors import HullError, to_wire
             reply = to_wire(e if isinstance(e, (HullError, OSError)) else HullError(f"{type(e).__name__}: {e}"))
@@ -289,6 +128,27 @@ class Monitor:
         except OSError:
             pass
         conn.close()
+
+    # -- requests: {"op": NAME, ...} -> a reply, or None when the handler keeps the connection ----------
+    def _op_start(self, conn, msg) -> dict:
+        return self.start(msg["id"])
+
+    def _op_attach(self, conn, msg) -> None:
+        self.attach(conn, msg["id"], bool(msg.get("stdin")))
+
+    def _op_netlink(self, conn, msg) -> dict:
+        """A foreground hull run's network setup: pyroute2 is loaded here once."""
+        if self.agent is None:
+            from runtime.network import netlink
+            self.agent = netlink.Agent(in_process=True)
+        return {"ok": self.agent.call(msg["fn"], **msg["args"])}
+
+    def _op_dns(self, conn, msg) -> dict:
+        self.resolver.refresh(force=True)
+        return {"ok": True, "serving": sorted(self.resolver.sockets)}
+
+    def _op_ping(self, conn, msg) -> dict:
+        return {"ok": True, "pid": os.getpid(), "watching": len(self.watches)}
 
     def _drop(self, conn) -> None:
         try:
