@@ -111,40 +111,22 @@ def cmd_images(args):
 # -- import, pull, push, login ----------------------------------------------------------------------
 
 def cmd_import(args):
-    from runtime.image import archive
-    cmd = None
-    for change in args.change or []:
-        word, _, value = change.partition(" ")
-        if word.upper() != "CMD":
-            raise InvalidArgument(f"--change {change!r}: only CMD is supported")
-        try:
-            cmd = json.loads(value)
-        except ValueError:
-            cmd = ["/bin/sh", "-c", value]
-    if not os.path.isfile(args.file):
-        raise InvalidArgument(f"{args.file}: no such file")
-    with store(args) as st:
-        desc = archive.import_rootfs(st, args.file, args.reference, cmd)
-        print(st.image_id(desc))
+    from runtime.engine.service import images as service
+    print(service.import_(args.root, args.file, args.reference, args.change or []))
     return 0
 
 
 def cmd_pull(args):
+    from runtime.engine.service import images as service
     from runtime.image import transfer
-    from runtime.image.config import Config
-    from runtime.image.reference import parse as parse_ref
-    ref = parse_ref(args.image)
-    with store(args) as st:
-        transfer.pull(st, ref, args.platform, Config(args.config), transfer.Progress(quiet=args.quiet))
-    print(str(ref) if not (ref.digest and ref.tag) else f"{ref.name}@{ref.digest}")
+    print(service.pull(args.root, args.image, args.platform, args.config, transfer.Progress(quiet=args.quiet)))
     return 0
 
 
 def cmd_push(args):
+    from runtime.engine.service import images as service
     from runtime.image import transfer
-    from runtime.image.config import Config
-    with store(args) as st:
-        digest = transfer.push(st, args.image, Config(args.config), transfer.Progress(quiet=args.quiet))
+    digest = service.push(args.root, args.image, args.config, transfer.Progress(quiet=args.quiet))
     if args.quiet:
         print(digest)
     return 0
@@ -204,24 +186,19 @@ def cmd_logout(args):
 # -- load, save --------------------------------------------------------------------------------------
 
 def cmd_load(args):
-    from runtime.image import archive, layout
-    with store(args) as st:
-        if args.input:
-            if not os.path.exists(args.input):
-                raise InvalidArgument(f"{args.input}: no such file or directory")
-            path = args.input
-        else:
-            if sys.stdin.isatty():
-                raise InvalidArgument("load: stdin is a terminal: give -i FILE or redirect an archive in")
-            path = _spool(sys.stdin.buffer, os.path.join(st.root, "tmp"))
+    from runtime.engine.service import images as service
+    if args.input:
+        if not os.path.exists(args.input):
+            raise InvalidArgument(f"{args.input}: no such file or directory")
+        loaded = service.load(args.root, args.input)
+    else:
+        if sys.stdin.isatty():
+            raise InvalidArgument("load: stdin is a terminal: give -i FILE or redirect an archive in")
+        path = _spool(sys.stdin.buffer, service.tmp_dir(args.root))
         try:
-            loaded = (layout if layout.is_layout(path) else archive).load(st, path)
-        except HullError as e:
-            e.msg = e.msg.replace(path, args.input or "stdin")  # never our temporary file's name
-            raise
+            loaded = service.load(args.root, path, shown_as="stdin")
         finally:
-            if not args.input:
-                os.unlink(path)
+            os.unlink(path)
     if not args.quiet:
         for item in loaded:
             print(f"Loaded image: {item.familiar()}" if not isinstance(item, str) else f"Loaded image ID: {item}")
@@ -239,41 +216,33 @@ def _spool(src, tmp_dir: str) -> str:
 
 
 def cmd_save(args):
-    from runtime.image import archive, layout
+    from runtime.engine.service import images as service
     names = [args.image] + args.command
-    if args.format not in ("docker-archive", "oci-archive", "oci-dir"):
-        raise InvalidArgument(f"save: unknown --format {args.format!r} (docker-archive, oci-archive, oci-dir)")
     out = args.output
     if not out:
         if args.format == "oci-dir":
             raise InvalidArgument("save: --format oci-dir writes a directory: give -o DIR")
         if sys.stdout.isatty():
             raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    with store(args) as st:
-        path = out or os.path.join(st.root, "tmp", f"stdout-{os.getpid()}.tar")
-        try:
-            if args.format == "docker-archive":
-                archive.save(st, names, path)
-            else:
-                layout.save(st, names, path, archive=args.format == "oci-archive")
-            if not out:
-                import shutil
-                with open(path, "rb") as f:
-                    shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
-                sys.stdout.flush()
-        finally:
-            if not out and os.path.exists(path):
-                os.unlink(path)
+    path = out or os.path.join(service.tmp_dir(args.root), f"stdout-{os.getpid()}.tar")
+    try:
+        service.save(args.root, names, path, args.format)
+        if not out:
+            import shutil
+            with open(path, "rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
+            sys.stdout.flush()
+    finally:
+        if not out and os.path.exists(path):
+            os.unlink(path)
     return 0
 
 
 # -- tag, rmi, prune ---------------------------------------------------------------------------------
 
 def cmd_tag(args):
-    from runtime.image.reference import parse as parse_ref
-    with store(args) as st:
-        _, desc = st.lookup(args.source_image)
-        st.tag(parse_ref(args.target_image), desc)
+    from runtime.engine.service import images as service
+    service.tag(args.root, args.source_image, args.target_image)
     return 0
 
 

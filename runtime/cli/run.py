@@ -252,18 +252,15 @@ def create(args) -> str:
 
 def _pull(args) -> None:
     # only now: the registry client imports http, ssl and email (~30 ms)
-    from runtime.cli.images import store
+    from runtime.engine.service import images
     from runtime.image import transfer
-    from runtime.image.config import Config
     from runtime.image.reference import parse as parse_ref
-    ref = parse_ref(args.image)
-    with store(args) as st:
-        try:
-            st.lookup(args.image)
-        except NotFound:
-            sys.stderr.write(f"Unable to find image '{ref.familiar()}' locally\n")
-        # the pull's progress goes to stderr: stdout is the container's
-        transfer.pull(st, ref, args.platform, Config(args.config), transfer.Progress(sys.stderr, quiet=args.quiet))
+    try:
+        images.inspect(args.root, args.image)
+    except NotFound:
+        sys.stderr.write(f"Unable to find image '{parse_ref(args.image).familiar()}' locally\n")
+    # the pull's progress goes to stderr: stdout is the container's
+    images.pull(args.root, args.image, args.platform, args.config, transfer.Progress(sys.stderr, quiet=args.quiet))
 
 
 def _looks_like_id(text: str) -> bool:

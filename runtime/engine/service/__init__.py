@@ -25,6 +25,13 @@ dicts; failures are the kinds of runtime/errors.py, which carry both an exit cod
     images.remove(root, name, force)           DELETE /images/{name}        -> [{"Untagged"}, {"Deleted"}]
     images.prune(root, every)                  POST /images/prune           -> {"ImagesDeleted", "SpaceReclaimed"}
     images.prune_cache(root)                   POST /build/prune            -> {"CachesDeleted", "SpaceReclaimed"}
+    images.pull(root, name, platform, cfg, progress)  POST /images/create?fromImage= -> the reference
+    images.push(root, name, cfg, progress)     POST /images/{name}/push     -> the manifest digest
+    images.import_(root, path, ref, changes)   POST /images/create?fromSrc= -> the image ID
+    images.load(root, path) / save(root, names, path, format)  POST /images/load, GET /images/get
+    images.tag(root, source, target)           POST /images/{name}/tag
+
+    build.build(root, query, context_dir | context_tar, out)  POST /build -> the image ID
 
     networks.create(root, body)                POST /networks/create        -> {"Id", "Warning"}
     networks.summaries(root)                   GET /networks                -> [Network]

@@ -1,7 +1,8 @@
 """Images, as docker's API answers for them (see service/__init__.py)."""
 import os
 
-from runtime.errors import Conflict, InvalidArgument
+from runtime import fastjson as json
+from runtime.errors import Conflict, HullError, InvalidArgument
 
 
 def store(root: str):
@@ -220,3 +221,83 @@ def history(root: str, text: str) -> list:
     if out:
         out[0]["Id"] = manifest["config"]["digest"]
     return out
+
+
+# -- moving images: pull, push, import, load, save, tag ------------------------------------------------
+
+def pull(root: str, name: str, platform: str, config_dir: str | None, progress) -> str:
+    """POST /images/create?fromImage=: the image from its registry; progress is a
+    transfer.Progress (a writer passed in). Returns the reference as docker prints it."""
+    from runtime.image import transfer
+    from runtime.image.config import Config
+    from runtime.image.reference import parse as parse_ref
+    ref = parse_ref(name)
+    with store(root) as st:
+        transfer.pull(st, ref, platform, Config(config_dir), progress)
+    return str(ref) if not (ref.digest and ref.tag) else f"{ref.name}@{ref.digest}"
+
+
+def push(root: str, name: str, config_dir: str | None, progress) -> str:
+    """POST /images/{name}/push: the manifest's digest."""
+    from runtime.image import transfer
+    from runtime.image.config import Config
+    with store(root) as st:
+        return transfer.push(st, name, Config(config_dir), progress)
+
+
+def import_(root: str, path: str, reference: str | None, changes: list) -> str:
+    """POST /images/create?fromSrc=: a rootfs tar as a one-layer image; changes are Dockerfile
+    lines (CMD only). Returns the image ID."""
+    from runtime.image import archive
+    cmd = None
+    for change in changes or []:
+        word, _, value = change.partition(" ")
+        if word.upper() != "CMD":
+            raise InvalidArgument(f"--change {change!r}: only CMD is supported")
+        try:
+            cmd = json.loads(value)
+        except ValueError:
+            cmd = ["/bin/sh", "-c", value]
+    if not os.path.isfile(path):
+        raise InvalidArgument(f"{path}: no such file")
+    with store(root) as st:
+        return st.image_id(archive.import_rootfs(st, path, reference, cmd))
+
+
+def load(root: str, path: str, shown_as: str | None = None) -> list:
+    """POST /images/load: a docker-archive or an OCI layout (dir or tar); what was loaded,
+    [Reference or image ID]. shown_as replaces path in messages (a spooled stdin)."""
+    from runtime.image import archive, layout
+    with store(root) as st:
+        try:
+            return (layout if layout.is_layout(path) else archive).load(st, path)
+        except HullError as e:
+            if shown_as:
+                e.msg = e.msg.replace(path, shown_as)  # never a temporary file's name
+            raise
+
+
+def save(root: str, names: list, path: str, fmt: str = "docker-archive") -> None:
+    """GET /images/get: names as a docker-archive (or oci-archive, oci-dir) at path."""
+    from runtime.image import archive, layout
+    if fmt not in ("docker-archive", "oci-archive", "oci-dir"):
+        raise InvalidArgument(f"save: unknown --format {fmt!r} (docker-archive, oci-archive, oci-dir)")
+    with store(root) as st:
+        if fmt == "docker-archive":
+            archive.save(st, names, path)
+        else:
+            layout.save(st, names, path, archive=fmt == "oci-archive")
+
+
+def tag(root: str, source: str, target: str) -> None:
+    """POST /images/{name}/tag."""
+    from runtime.image.reference import parse as parse_ref
+    with store(root) as st:
+        _, desc = st.lookup(source)
+        st.tag(parse_ref(target), desc)
+
+
+def tmp_dir(root: str) -> str:
+    """Where a caller spools what it streams (stdin, stdout) for the store: its own filesystem."""
+    with store(root) as st:
+        return os.path.join(st.root, "tmp")
