@@ -19,11 +19,18 @@ class Flag:
         return self.name.replace("-", "_")
 
 
+LISTS = ("CONTAINER...", "IMAGE...", "NETWORK...", "VOLUME...", "NAME...")
+
+
 class Verb:
     def __init__(self, name: str, help: str, flags=(), args=(), optional=(), rest=False, rest_name="COMMAND..."):
-        """rest: the positionals after `args` are kept (as .command), shown as rest_name in usage."""
+        """rest: the positionals after `args` are kept (as .command), shown as rest_name in usage.
+        A rest that is a command (run IMAGE CMD..., exec ID CMD...) ends the flags at the first
+        positional; a rest that is a list of names (stop CONTAINER...) lets flags come anywhere,
+        as docker's CLI does (`hull stop web -t 1`)."""
         self.name, self.help, self.flags = name, help, list(flags)
         self.args, self.optional, self.rest, self.rest_name = list(args), list(optional), rest, rest_name
+        self.command = rest and rest_name not in LISTS
 
 
 class Parsed:
@@ -104,7 +111,7 @@ def _asks_help(argv: list, verb: Verb) -> bool:
         a = argv[i]
         if a == "--help" or (a == "-h" and not own_h):
             return True
-        if a == "--" or (verb.rest and not a.startswith("-")):
+        if a == "--" or (verb.command and not a.startswith("-")):
             return False
         i += 2 if a in takes_value else 1
     return False
@@ -120,8 +127,8 @@ def parse(argv: list, global_flags: list, verbs: dict) -> Parsed:
         raise InvalidArgument(f"unknown command {rest[0]!r} (see --help)")
     if _asks_help(rest[1:], verb):
         return Parsed(verb="help", topic=verb, **out)
-    # for a verb with `rest` (exec ID CMD...), flags end at the first positional: the rest is the command
-    positionals = _parse_flags(rest[1:], verb.flags, out, stop_at_positional=verb.rest)
+    # for a verb whose rest is a command (exec ID CMD...), flags end at the first positional
+    positionals = _parse_flags(rest[1:], verb.flags, out, stop_at_positional=verb.command)
     need = len(verb.args)
     if len(positionals) < need:
         missing = " ".join(a.upper() for a in verb.args[len(positionals):])

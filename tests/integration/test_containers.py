@@ -333,3 +333,14 @@ def test_the_monitor_is_one_process_for_all_and_exits_when_idle(engine):
     assert len(monitors) == 1
     engine("rm", "-f", *[f"m{i}" for i in range(5)])
     wait_for(lambda: not processes_mentioning(engine.root), "the monitor to go", timeout=15)
+
+
+def test_flags_after_the_names(engine):
+    """docker users type flags after the names too; a command's own flags stay the command's."""
+    engine("run", "-d", "--name", "late", "--network", "none", "busybox", "sleep", "60")
+    assert engine("inspect", "late", "-f", "{{.State.Status}}").stdout == "running\n"
+    assert engine("stop", "late", "-t", "1").stdout == "late\n"
+    engine("start", "late")
+    assert engine("exec", "late", "ls", "-d", "/etc").stdout == "/etc\n"  # -d is ls's, not exec's
+    assert engine("rm", "late", "-f").stdout == "late\n"
+    assert engine("ps", "-aq").stdout == ""

@@ -102,6 +102,20 @@ def test_args_parser_runc_style():
         parse(["create", "c1", "--bundle"], g, verbs)
 
 
+def test_flags_after_names_but_not_inside_a_command():
+    """docker's habit: `stop web -t 1`, `rm web -f`; but `exec web ls -l` and `run IMAGE sh -c`
+    keep the command's own flags, and `--` ends flags anywhere."""
+    verbs = {"stop": Verb("stop", "", [Flag("time", "t", value=True)], ["container"], rest=True,
+                          rest_name="CONTAINER..."),
+             "exec": Verb("exec", "", [Flag("tty", "t")], ["container"], rest=True, rest_name="COMMAND [ARG...]")}
+    a = parse(["stop", "web", "-t", "1", "db"], [], verbs)
+    assert (a.container, a.command, a.time) == ("web", ["db"], "1")
+    a = parse(["stop", "--", "web", "-t"], [], verbs)
+    assert (a.container, a.command, a.time) == ("web", ["-t"], None)
+    a = parse(["exec", "-t", "web", "ls", "-t"], [], verbs)
+    assert (a.container, a.command, a.tty) == ("web", ["ls", "-t"], True)
+
+
 FASTJSON_SAMPLES = [default_config(), {}, [], [[]], {"a": [1, 2.5, None, True, False, "\u00fc\n\"x"], "b": {}},
                     "text", 0, -1.5e300, {"k": [{"x": []}]}]
 
