@@ -70,6 +70,11 @@ class HookFailed(HullError):
     """An OCI hook exited non-zero or timed out."""
 
 
+class MountFailed(HullError):
+    """A mount or the working directory could not be made in the container's root (runc's
+    "error mounting ... to rootfs at ...")."""
+
+
 class CgroupError(HullError):
     """The kernel refused a cgroup operation (a limit it does not accept, a controller that is missing)."""
 

@@ -248,13 +248,16 @@ def _device_rules(p: _Parser, raw) -> list:
     return rules
 
 
+MAX_CPU_INDEX = 1 << 16  # beyond any kernel's NR_CPUS and MAX_NUMNODES
+
+
 def parse_set(text: str) -> set:
     """'0-2,4' -> {0, 1, 2, 4}; ValueError if malformed."""
     out = set()
     for part in text.strip().split(","):
         lo, dash, hi = part.partition("-")
         a, b = int(lo), int(hi) if dash else int(lo)
-        if a < 0 or b < a:
+        if a < 0 or b < a or b >= MAX_CPU_INDEX:  # "0-99999999999" must not build a huge set
             raise ValueError(text)
         out.update(range(a, b + 1))
     return out

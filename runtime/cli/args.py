@@ -117,7 +117,9 @@ def _asks_help(argv: list, verb: Verb) -> bool:
     return False
 
 
-def parse(argv: list, global_flags: list, verbs: dict) -> Parsed:
+def parse(argv: list, global_flags: list, verbs: dict, typed: str | None = None) -> Parsed:
+    """typed: what the user typed for the verb, when it is not the verb's own name (`hull image ls`
+    is the verb `images`): usage lines and errors show that."""
     out = {}
     rest = _parse_flags(argv, global_flags, out, stop_at_positional=True)
     if not rest:
@@ -132,7 +134,7 @@ def parse(argv: list, global_flags: list, verbs: dict) -> Parsed:
     need = len(verb.args)
     if len(positionals) < need:
         missing = " ".join(a.upper() for a in verb.args[len(positionals):])
-        raise InvalidArgument(f"{verb.name}: missing {missing} (usage: {usage(verb)})")
+        raise InvalidArgument(f"{typed or verb.name}: missing {missing} (usage: {usage(verb, typed)})")
     for name, value in zip(verb.args, positionals):
         out[name] = value
     extra = positionals[need:]
@@ -141,28 +143,52 @@ def parse(argv: list, global_flags: list, verbs: dict) -> Parsed:
     if verb.rest:
         out["command"] = extra
     elif extra:
-        raise InvalidArgument(f"{verb.name}: unexpected argument {extra[0]!r} (usage: {usage(verb)})")
+        raise InvalidArgument(f"{typed or verb.name}: unexpected argument {extra[0]!r} "
+                              f"(usage: {usage(verb, typed)})")
     return Parsed(verb=verb.name, **out)
 
 
-def usage(verb: Verb) -> str:
-    parts = [verb.name, "[flags]"] + [a.upper() for a in verb.args] + [f"[{a.upper()}]" for a in verb.optional]
+def usage(verb: Verb, name: str | None = None) -> str:
+    parts = [name or verb.name, "[flags]"] + [a.upper() for a in verb.args] + [f"[{a.upper()}]" for a in verb.optional]
     if verb.rest:
         parts.append(f"[{verb.rest_name}]")
     return " ".join(parts)
 
 
-def help_text(prog: str, description: str, global_flags: list, verbs: dict, verb: Verb | None = None) -> str:
-    def flag_lines(flags):
-        lines = []
-        for f in flags:
-            if f.help:
-                names = f"--{f.name}" + (f", -{f.short}" if f.short else "") + (" VALUE" if f.value else "")
-                lines.append(f"  {names:<28} {f.help}")
-        return lines
+def flag_lines(flags: list) -> list:
+    """One line per flag; a flag without help is an undocumented alias (run's --net), left out."""
+    lines = []
+    for f in flags:
+        if f.help:
+            names = f"--{f.name}" + (f", -{f.short}" if f.short else "") + (" VALUE" if f.value else "")
+            lines.append(f"  {names:<28} {f.help}")
+    return lines
+
+
+def listing(title: str, pairs) -> list:
+    """A help section: the title, then `  NAME  help` per (name, help), the helps in one column."""
+    pairs = list(pairs)
+    width = max([12] + [len(n) + 1 for n, _ in pairs])
+    return [title] + [f"  {n:<{width}} {h}" for n, h in pairs]
+
+
+def help_text(prog: str, description: str, global_flags: list, verbs: dict, verb: Verb | None = None,
+              name: str | None = None, example: str = "") -> str:
+    """The help of one verb (name: what the user typed for it; example: the lines under Example:),
+    or of the whole program: every verb, then the global flags."""
     if verb is not None:
-        return "\n".join([f"usage: {prog} {usage(verb)}", "", verb.help, ""] + flag_lines(verb.flags)) + "\n"
-    lines = [f"usage: {prog} [global flags] COMMAND [flags] ARGS", "", description, "", "commands:"]
-    lines += [f"  {v.name:<12} {v.help}" for v in verbs.values()]
+        lines = [f"usage: {prog} {usage(verb, name)}", "", verb.help, ""] + flag_lines(verb.flags)
+        if example:
+            lines += ["", "Example:"] + [f"  {line}" for line in example.splitlines()]
+        return "\n".join(lines) + "\n"
+    lines = [f"usage: {prog} [global flags] COMMAND [flags] ARGS", "", description, ""]
+    lines += listing("commands:", ((v.name, v.help) for v in verbs.values()))
     lines += ["", "global flags:"] + flag_lines(global_flags)
+    return "\n".join(lines) + "\n"
+
+
+def group_help(prog: str, group: str, description: str, pairs) -> str:
+    """A management command's help, as docker's: `hull image --help` lists image's subcommands."""
+    lines = [f"Usage:  {prog} {group} COMMAND", "", description, ""] + listing("Commands:", pairs)
+    lines += ["", f"Run '{prog} {group} COMMAND --help' for more information on a command."]
     return "\n".join(lines) + "\n"

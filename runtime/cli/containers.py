@@ -63,7 +63,7 @@ def _each(args, fn) -> int:
             fn(ref)
             print(ref)
         except HullError as e:
-            sys.stderr.write(f"Error: {e.msg}\n")
+            display.error(e.msg)
             failed = 125
     return failed
 
@@ -117,7 +117,7 @@ def cmd_wait(args):
         try:
             print(service.wait(args.root, ref)["StatusCode"])
         except HullError as e:
-            sys.stderr.write(f"Error: {e.msg}\n")
+            display.error(e.msg)
             failed = 125
     return failed
 

@@ -1,4 +1,5 @@
-"""How docker prints sizes, durations and times (docker/go-units), for every verb's output."""
+"""How docker prints sizes, durations, times and errors (docker/go-units), for every verb's output."""
+import sys
 import time
 
 from runtime.clock import parse_time
@@ -29,3 +30,9 @@ def deleted(what: str, ids: list) -> None:
 
 def reclaimed(freed: int) -> None:
     print(f"Total reclaimed space: {human_size(max(freed, 0))}")
+
+
+def error(msg: str) -> None:
+    """docker's one line on stderr; a control character the user typed is shown escaped (\\n), never
+    as a second line."""
+    sys.stderr.write("Error: " + "".join(c if " " <= c != "\x7f" else repr(c)[1:-1] for c in msg) + "\n")

@@ -259,7 +259,7 @@ def cmd_rmi(args):
                 key, value = next(iter(entry.items()))
                 print(f"{key}: {value}")
         except HullError as e:
-            sys.stderr.write(f"Error: {e.msg}\n")
+            display.error(e.msg)
             failed += 1
     return 125 if failed else 0
 

@@ -9,7 +9,7 @@ import os
 import sys
 
 from runtime import __version__
-from runtime.cli.args import Flag, help_text, parse
+from runtime.cli.args import Flag, flag_lines, group_help, help_text, listing, parse
 from runtime.errors import HullError
 
 GLOBAL_FLAGS = [
@@ -23,29 +23,25 @@ DESCRIPTION = "The docker-style engine: images, containers, registries."
 
 def _groups():
     """[(verb table, handlers)] of every verb module (imported only when hull runs a verb)."""
-    from runtime.cli import build, containers, images, inside, network, run, system, volumes
+    from runtime.cli import build, completion, containers, images, inside, network, run, system, volumes
     return [(images.VERBS, images.HANDLERS), (build.VERBS, build.HANDLERS), (run.VERBS, run.HANDLERS),
             (containers.VERBS, containers.HANDLERS), (inside.VERBS, inside.HANDLERS),
-            (volumes.VERBS, volumes.HANDLERS), (network.VERBS, network.HANDLERS), (system.VERBS, system.HANDLERS)]
+            (volumes.VERBS, volumes.HANDLERS), (network.VERBS, network.HANDLERS), (system.VERBS, system.HANDLERS),
+            (completion.VERBS, completion.HANDLERS)]
 
 
 def _tables():
+    """Every verb (the management commands are not verbs: _management maps `image ls` to `images`)."""
     verbs, handlers = {}, {}
     for table, funcs in _groups():
         verbs.update({v.name: v for v in table})
         handlers.update(funcs)
     from runtime.cli.args import Verb
     verbs["version"] = Verb("version", "print the version")
-    verbs["image"] = Verb("image", "image commands: ls, inspect, rm, prune, history, import, load, save, tag, "
-                                   "pull, push, build", [], ["command"], rest=True)
-    verbs["container"] = Verb("container", "container commands: ls, run, create, start, stop, rm, inspect, logs, "
-                                           "exec, prune ...", [], ["command"], rest=True)
-    verbs["volume"] = Verb("volume", "volume commands: create, ls, inspect, rm, prune", [], ["command"], rest=True)
-    verbs["builder"] = Verb("builder", "build commands: build, prune", [], ["command"], rest=True)
-    verbs["system"] = Verb("system", "system commands: prune, df, info", [], ["command"], rest=True)
-    verbs["network"] = Verb("network", "network commands: create, ls, inspect, rm, prune, connect, disconnect", [],
-                            ["command"], rest=True)
     return verbs, handlers
+
+
+ROOTLESS = {"completion"}  # verbs that never touch the root, so do not make it (setup runs them as it installs)
 
 
 def main(argv=None) -> int:
@@ -53,20 +49,23 @@ def main(argv=None) -> int:
     os.umask(0o022)  # what hull makes never depends on the caller's umask (dockerd does the same)
     try:
         verbs, handlers = _tables()
-        args = parse(_management(argv), GLOBAL_FLAGS, verbs)
+        argv, typed = _management(argv)
+        args = parse(argv, GLOBAL_FLAGS, verbs, typed)
         if args.version or args.verb == "version":
             print(f"hull version {__version__}")
             return 0
         if args.verb is None or args.verb == "help" or args.help:
-            sys.stdout.write(help_text("hull", DESCRIPTION, GLOBAL_FLAGS, verbs, getattr(args, "topic", None)))
+            sys.stdout.write(_help(verbs, getattr(args, "topic", None), typed))
             return 0
-        from runtime.engine import private_root
-        private_root(args.root)
+        if args.verb not in ROOTLESS:
+            from runtime.engine import private_root
+            private_root(args.root)
         code = handlers[args.verb](args) or 0
         sys.stdout.flush()  # here, where a closed pipe is handled, not at exit
         return code
     except HullError as e:
-        sys.stderr.write(f"Error: {e.msg}\n")
+        from runtime.cli import display
+        display.error(e.msg)
         return e.exit_code  # the error map: 125, or 126/127 when the container's command could not run
     except BrokenPipeError:
         _quiet_stdout()  # `hull images | head -1`: the reader left, nothing more to say
@@ -101,22 +100,58 @@ MANAGEMENT = {
 }
 
 
-def _management(argv: list) -> list:
-    """`hull [globals] image|container ACTION ARGS` -> `hull [globals] VERB ARGS` (docker's
-    management commands; `hull image` alone and `hull image ACTION --help` show the help)."""
+GROUPS = {"builder": "Manage builds", "container": "Manage containers", "image": "Manage images",
+          "network": "Manage networks", "system": "Manage hull", "volume": "Manage volumes"}
+
+
+def subcommands(group: str) -> list:
+    """[(name, verb)] of a management command, sorted, each verb once: ls, not its alias list too."""
+    first = {}
+    for name, verb in MANAGEMENT[group].items():
+        first.setdefault(verb, name)
+    return sorted((name, verb) for verb, name in first.items())
+
+
+def hidden(verb: str) -> bool:
+    """Internal verb names (image-inspect, volume-create, prune...): callable, but users reach them as
+    `hull image inspect`, so neither the help nor the completion offers them (docker has no `prune`)."""
+    return "-" in verb or verb == "prune"
+
+
+def _management(argv: list) -> tuple:
+    """`hull [globals] image|container ACTION ARGS` -> (`hull [globals] VERB ARGS`, "image ACTION"),
+    docker's management commands; `hull image` alone and `hull image --help` give (`--help`, "image"),
+    for image's own help. Other command lines are left as they are, with None."""
     takes_value = {f"--{f.name}" for f in GLOBAL_FLAGS if f.value}
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         i += 2 if argv[i] in takes_value else 1
     if i >= len(argv) or argv[i] not in MANAGEMENT:
-        return argv
+        return argv, None
     group, rest = argv[i], argv[i + 1:]
     if not rest or rest[0] in ("-h", "--help"):
-        return argv[:i] + ["--help"]
+        return argv[:i] + ["--help"], group
     verb = MANAGEMENT[group].get(rest[0])
     if verb is None:
-        raise HullError(f"{group}: unknown command {rest[0]!r} ({', '.join(MANAGEMENT[group])})")
-    return argv[:i] + [verb] + rest[1:]
+        raise HullError(f"{group}: unknown command {rest[0]!r} (see 'hull {group} --help')")
+    return argv[:i] + [verb] + rest[1:], f"{group} {rest[0]}"
+
+
+def _help(verbs: dict, topic, typed) -> str:
+    """`hull --help`, `hull image --help` (typed: "image") or `hull image ls --help` (topic: images)."""
+    if typed in MANAGEMENT:
+        # "details of images as JSON (`hull image inspect`)": the remark is for the internal name's help
+        return group_help("hull", typed, GROUPS[typed],
+                          ((name, verbs[verb].help.split(" (`hull ")[0]) for name, verb in subcommands(typed)))
+    if topic is not None:
+        from runtime.cli.examples import EXAMPLES
+        return help_text("hull", DESCRIPTION, GLOBAL_FLAGS, verbs, topic, typed, EXAMPLES.get(topic.name, ""))
+    lines = ["usage: hull [global flags] COMMAND [flags] ARGS", "", DESCRIPTION, ""]
+    lines += listing("Management Commands:", sorted(GROUPS.items())) + [""]
+    lines += listing("Commands:", sorted((v.name, v.help) for v in verbs.values() if not hidden(v.name)))
+    lines += ["", "Global Flags:"] + flag_lines(GLOBAL_FLAGS)
+    lines += ["", "Run 'hull COMMAND --help' for more information on a command."]
+    return "\n".join(lines) + "\n"
 
 
 def _quiet_stdout() -> None:

@@ -2,6 +2,7 @@
 bodies -> runtime/engine/service/networks.py; docker's output."""
 import sys
 
+from runtime.cli import display
 from runtime.cli.args import Flag, Verb
 from runtime.engine.service import networks as service
 from runtime.errors import HullError
@@ -56,7 +57,7 @@ def cmd_inspect(args):
         try:
             out.append(service.inspect(args.root, ref))
         except HullError as e:
-            sys.stderr.write(f"Error: {e.msg}\n")
+            display.error(e.msg)
             failed = 125
     if out or not args.format:
         print_inspect(out, args.format)
@@ -70,7 +71,7 @@ def cmd_rm(args):
             service.remove(args.root, ref)
             print(ref)
         except HullError as e:
-            sys.stderr.write(f"Error: {e.msg}\n")
+            display.error(e.msg)
             failed = 125
     return failed
 

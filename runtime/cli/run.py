@@ -10,9 +10,10 @@ root's shared monitor (runtime/engine/monitor.py).
 import os
 import sys
 
+from runtime.cli import display
 from runtime.cli.args import Flag, Verb
 from runtime.engine.service import containers as service
-from runtime.errors import Conflict, ExecFailed, HullError, InvalidArgument, NotFound, NotModified
+from runtime.errors import Conflict, HullError, InvalidArgument, NotFound, NotModified
 
 RUN_FLAGS = [
     Flag("detach", "d", help="run in the background; print the container ID"),
@@ -64,16 +65,23 @@ RUN_FLAGS = [
     Flag("quiet", "q", help="no pull progress"),
 ]
 
+DETACH_KEYS = "ctrl-p,ctrl-q"
+
+
+def _detach_keys() -> Flag:
+    return Flag("detach-keys", value=True, default=DETACH_KEYS, help="the keys that detach (ctrl-p,ctrl-q)")
+
+
 VERBS = [
-    Verb("run", "run a command in a new container", RUN_FLAGS, ["image"], rest=True, rest_name="COMMAND [ARG...]"),
+    Verb("run", "run a command in a new container", RUN_FLAGS + [_detach_keys()], ["image"], rest=True,
+         rest_name="COMMAND [ARG...]"),
     Verb("create", "create a container (start runs it)", RUN_FLAGS, ["image"], rest=True,
          rest_name="COMMAND [ARG...]"),
     Verb("start", "start stopped containers", [Flag("attach", "a", help="attach to its output and wait"),
-                                               Flag("interactive", "i", help="attach stdin too")],
+                                               Flag("interactive", "i", help="attach stdin too"), _detach_keys()],
          ["container"], rest=True, rest_name="CONTAINER..."),
     Verb("attach", "connect the terminal to a running container (ctrl-p ctrl-q detaches)", [
-        Flag("no-stdin", help="do not send stdin"), Flag("detach-keys", value=True, default="ctrl-p,ctrl-q",
-                                                         help="the keys that detach")], ["container"]),
+        Flag("no-stdin", help="do not send stdin"), _detach_keys()], ["container"]),
 ]
 
 
@@ -273,7 +281,19 @@ def cmd_create(args):
     return 0
 
 
+def _not_a_tty(interactive: bool, tty: bool) -> bool:
+    """docker's CLI refuses -it when stdin is not a terminal, before anything is made."""
+    if interactive and tty and not os.isatty(0):
+        sys.stderr.write("the input device is not a TTY\n")
+        return True
+    return False
+
+
 def cmd_run(args):
+    if not args.detach and _not_a_tty(args.interactive, args.tty):
+        return 1
+    from runtime.engine.attach import detach_bytes
+    detach_bytes(args.detach_keys)  # refused before anything is made
     agent = None
     network = args.net or args.network
     if not args.detach and network not in ("none", "host") and not network.startswith("container:"):
@@ -285,23 +305,15 @@ def cmd_run(args):
             service.start(args.root, cid)
             print(cid)
             return 0
-        return run_attached(args.root, cid, bool(args.interactive), bool(args.tty), agent)
+        return run_attached(args.root, cid, bool(args.interactive), bool(args.tty), agent, args.detach_keys)
     finally:
         if agent is not None:
             agent.close()
 
 
-def run_attached(root: str, ref: str, interactive: bool, tty: bool, agent=None) -> int:
-    """The foreground run: this process starts the container, relays its output (to the terminal
-    and to its log), and records its exit. Returns the container's exit code (docker's)."""
-    from runtime.engine import attach, runner
-    c = service.containers(root).get(ref)
-    try:
-        return attach.run_in_foreground(c, interactive, tty, agent)
-    except ExecFailed as e:
-        with c:
-            runner.finish(c, e.exit_code, e.msg)
-        raise
+def run_attached(root: str, ref: str, interactive: bool, tty: bool, agent=None, detach_keys=None) -> int:
+    """The foreground run; the container's exit code (docker's)."""
+    return service.run_foreground(root, ref, interactive, tty, agent, detach_keys or DETACH_KEYS)
 
 
 def cmd_start(args):
@@ -312,7 +324,10 @@ def cmd_start(args):
         c = service.containers(args.root).get(refs[0])
         if c.init_alive():
             return 0
-        return run_attached(args.root, c.id, bool(args.interactive), bool(c.config["Config"].get("Tty")))
+        if _not_a_tty(args.interactive, bool(c.config["Config"].get("Tty"))):
+            return 1
+        return run_attached(args.root, c.id, bool(args.interactive), bool(c.config["Config"].get("Tty")),
+                            detach_keys=args.detach_keys)
     failed = 0
     for ref in refs:
         try:
@@ -321,7 +336,7 @@ def cmd_start(args):
         except NotModified:
             print(ref)  # docker's CLI: the API's 304 is a success
         except HullError as e:
-            sys.stderr.write(f"Error: {e.msg}\n")
+            display.error(e.msg)
             failed = e.exit_code
     return failed
 

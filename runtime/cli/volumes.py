@@ -2,6 +2,7 @@
 runtime/engine/service/volumes.py; docker's output."""
 import sys
 
+from runtime.cli import display
 from runtime.cli.args import Flag, Verb
 from runtime.engine.service import volumes as service
 from runtime.errors import HullError
@@ -50,7 +51,7 @@ def cmd_inspect(args):
         try:
             out.append(service.inspect(args.root, name))
         except HullError as e:
-            sys.stderr.write(f"Error: {e.msg}\n")
+            display.error(e.msg)
             failed = 125
     if out or not args.format:
         print_inspect(out, args.format)
@@ -64,7 +65,7 @@ def cmd_rm(args):
             service.remove(args.root, name, bool(args.force))
             print(name)
         except HullError as e:
-            sys.stderr.write(f"Error: {e.msg}\n")
+            display.error(e.msg)
             failed = 125
     return failed
 

@@ -24,7 +24,7 @@ from runtime import fastjson as json  # json without its imports (see fastjson)
 from runtime import trace
 from runtime.container import hooks, rootfs
 from runtime.container.state import INIT_NAME
-from runtime.errors import CommandCannotRun, CommandNotFound, ExecFailed, to_wire
+from runtime.errors import CommandCannotRun, CommandNotFound, ExecFailed, MountFailed, to_wire
 from runtime.linux import caps, libc, lsm, namespaces, seccomp, userns
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -167,7 +167,10 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
         if spec.domainname:
             libc.setdomainname(spec.domainname)
         p = spec.process
-        os.makedirs(p.cwd, exist_ok=True)
+        try:
+            os.makedirs(p.cwd, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise MountFailed(f"the working directory {p.cwd!r} is not a directory") from None
         if p.terminal:
             _setup_console(p, console_sock)
         _write_sysctls(spec.sysctl)

@@ -12,10 +12,12 @@ its mounts with others, so nothing there is changed: everything is mounted on on
 the rootfs, entered with chroot, and `delete` detaches that bind (runc instead remounts the
 shared namespace's / as rslave and pivots its root, and leaves the mounts behind).
 """
+import errno
 import os
 import stat
 
 from runtime import trace
+from runtime.errors import MountFailed
 from runtime.linux import libc, mounts
 from runtime.linux.libc import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_SLAVE
 
@@ -38,7 +40,12 @@ def prepare(spec, bundle: str, new_netns: bool, host_cgroups: str) -> None:
         libc.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
         libc.mount(None, rootfs, None, MS_PRIVATE | MS_REC)  # nothing below reaches the others' mounts
     for m in spec.mounts:
-        _mount(rootfs, m, bundle, new_netns, host_cgroups)
+        try:
+            _mount(rootfs, m, bundle, new_netns, host_cgroups)
+        except OSError as e:
+            # runc's words: what went where and why, not the syscall's arguments
+            why = "not a directory" if e.errno in (errno.EEXIST, errno.ENOTDIR) else os.strerror(e.errno or 0).lower()
+            raise MountFailed(f"error mounting {m.source or m.type!r} to rootfs at {m.destination!r}: {why}") from None
     dev_tmpfs = any(m.destination == "/dev" and not mounts.Options(m.options).is_bind for m in spec.mounts)
     # runc's order: device nodes first, then the ptmx and /proc/self symlinks, so creating a node
     # can never go through a link made here (a privileged config lists the host's /dev/ptmx)

@@ -230,7 +230,7 @@ _IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
                 "kernel.shmmni", "kernel.shm_rmid_forced")
 
 
-def _sysctl_namespace(key: str) -> str | None:
+def sysctl_namespace(key: str) -> str | None:
     if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
         return "ipc"
     if key.startswith("net."):
@@ -246,7 +246,7 @@ def _parse_sysctl(raw: dict, namespaces: list) -> dict:
             raise InvalidSpec(f"config.json: linux.sysctl[{key!r}] must be a string")
         if "/" in key or ".." in key or not key:
             raise InvalidSpec(f"config.json: linux.sysctl key {key!r} is not a sysctl name")
-        ns = _sysctl_namespace(key)
+        ns = sysctl_namespace(key)
         if ns is None:
             raise InvalidSpec(f"config.json: linux.sysctl {key!r} is not namespaced: it would change the host")
         if not any(n.type == ns for n in namespaces):

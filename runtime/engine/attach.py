@@ -10,7 +10,7 @@ import select
 import _signal as signal
 
 from runtime.engine import logs, runner
-from runtime.errors import Conflict, NotFound
+from runtime.errors import Conflict, InvalidArgument, NotFound
 
 DETACH = b"\x10\x11"  # ctrl-p ctrl-q
 
@@ -199,30 +199,41 @@ def exec_in(c, command: list, interactive: bool, tty: bool, detach: bool, env: l
     return execute.execute(runner.core_store(c.root), c.id, process, detach=detach)
 
 
-def attach(c, stdin: bool, detach_keys: str) -> int:
-    """`hull attach`: the monitor streams the container's output here (and our stdin there) until it
-    exits (its code) or the detach keys are typed (0)."""
+def attach(c, stdin: bool, detach_keys: str, start: bool = False) -> int:
+    """`hull attach` (and, with start, `hull run -it` / `start -ai`): the monitor streams the
+    container's output here (and our stdin there) until it exits (its code) or the detach keys are
+    typed (0; the container goes on under the monitor). start: the monitor starts it first, with
+    this connection attached before any output is read, so nothing printed at start is missed."""
     from runtime.engine import monitor
-    keys = _detach_bytes(detach_keys)
+    detacher = Detacher(detach_bytes(detach_keys))
     sock = monitor.connect(c.root)
     from runtime import fastjson as json
-    sock.sendall(json.dumps({"op": "attach", "id": c.id, "stdin": stdin}).encode() + b"\n")
+    sock.sendall(json.dumps({"op": "start" if start else "attach", "attach": True, "id": c.id,
+                             "stdin": stdin}).encode() + b"\n")
     reply = monitor.read_reply(sock)
     if "error" in reply:
+        sock.close()
         from runtime.errors import from_wire
         raise from_wire(reply)
     tty = reply.get("tty")
     raw = _RawTerminal() if tty and stdin else None
-    if tty and os.isatty(0):
+
+    def resize(*_):
         from runtime.linux import tty as tty_mod
         size = tty_mod.get_winsize(0)
         if size:
             monitor.send_frame(sock, monitor.RESIZE, f"{size[0]} {size[1]}".encode())
+    old_winch = None
+    if tty and os.isatty(0):
+        resize()
+        old_winch = signal.signal(signal.SIGWINCH, resize)
     readers = [sock] + ([0] if stdin else [])
-    typed = b""
     try:
         while True:
-            ready, _, _ = select.select(readers, [], [])
+            try:
+                ready, _, _ = select.select(readers, [], [])
+            except InterruptedError:
+                continue
             if sock in ready:
                 frame = monitor.read_frame(sock)
                 if frame is None:
@@ -236,24 +247,52 @@ def attach(c, stdin: bool, detach_keys: str) -> int:
                 if not data:
                     readers.remove(0)
                     continue
-                typed = (typed + data)[-len(keys):]
-                if keys and typed == keys:
+                data, detached = detacher.feed(data)
+                if data:
+                    monitor.send_frame(sock, monitor.STDIN, data)
+                if detached:
                     os.write(2, b"\r\nread escape sequence\r\n")
                     return 0
-                monitor.send_frame(sock, monitor.STDIN, data)
     finally:
+        if old_winch is not None:
+            signal.signal(signal.SIGWINCH, old_winch)
         if raw:
             raw.restore()
         sock.close()
 
 
-def _detach_bytes(spec: str) -> bytes:
+class Detacher:
+    """docker's detach keys: a key that may begin the sequence is held back until the next one
+    shows whether the sequence goes on (so Ctrl-P alone never reaches the shell early, and
+    Ctrl-P Ctrl-Q never reaches it at all); on a mismatch the held keys go on, in order."""
+
+    def __init__(self, keys: bytes):
+        self.keys, self.held = keys, b""
+
+    def feed(self, data: bytes) -> tuple:
+        """(the bytes to send on now, whether the whole sequence was typed)."""
+        if not self.keys:
+            return data, False
+        out = b""
+        for i in range(len(data)):
+            self.held += data[i:i + 1]
+            while self.held and not self.keys.startswith(self.held):
+                out, self.held = out + self.held[:1], self.held[1:]  # the first held key was not one
+            if self.held == self.keys:
+                self.held = b""
+                return out, True
+        return out, False
+
+
+def detach_bytes(spec: str) -> bytes:
     """docker's --detach-keys: "ctrl-p,ctrl-q" -> b"\\x10\\x11" (ctrl-X is X & 0x1f)."""
     out = b""
-    for key in spec.split(","):
+    for key in spec.split(",") if spec else []:
         key = key.strip()
-        if key.startswith("ctrl-") and len(key) == 6:
-            out += bytes([ord(key[5].lower()) & 0x1f])
-        elif len(key) == 1:
+        if key.startswith("ctrl-") and len(key) == 6 and (key[5].isalpha() or key[5] in "@[\\]^_"):
+            out += bytes([ord(key[5].upper()) & 0x1f])
+        elif len(key) == 1 and " " <= key <= "~":
             out += key.encode()
+        else:
+            raise InvalidArgument(f"Invalid detach keys ({spec}) provided: a comma-separated list like ctrl-p,ctrl-q")
     return out

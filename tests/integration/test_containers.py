@@ -205,6 +205,52 @@ def test_attach_and_detach_keys(engine):
     assert "attached-42" in engine("logs", "att").stdout
 
 
+def test_run_it_detaches_and_holds_ctrl_p_back(engine):
+    """`run -it` detaches on ctrl-p ctrl-q, leaving the container to the monitor; a ctrl-p is held
+    back until the next key shows whether it detaches (issue 25: it used to reach the shell)."""
+    t = Terminal(engine.cmd("run", "-it", "--name", "det", "busybox", "sh"), engine.env)
+    t.read(b"# ")
+    t.type(b"cat -v\r")
+    time.sleep(0.5)
+    t.type(b"a\x10")  # ctrl-p alone: held back
+    time.sleep(0.5)
+    t.type(b"\x11")  # ctrl-q: the sequence, so neither key reaches cat
+    assert t.wait() == 0, t.out
+    assert inspect(engine, "det", "{{.State.Status}}") == "running"
+    t = Terminal(engine.cmd("attach", "det"), engine.env)
+    time.sleep(1)
+    t.type(b"b\x10c\r")  # ctrl-p then another key: both go on, in order
+    assert b"ab^Pc\r\n" in t.read(b"ab^Pc\r\n"), t.out  # cat -v's line: no ^P between a and b
+    t.type(b"\x04")
+    t.type(b"exit 5\r")
+    assert t.wait() == 5
+    assert inspect(engine, "det", "{{.State.Status}} {{.State.ExitCode}}") == "exited 5"
+    p = engine("run", "--detach-keys", "ctrl-", "busybox", "true", check=False)
+    assert p.returncode == 125 and "Invalid detach keys" in p.stderr
+    assert engine("ps", "-aq").stdout.split() == [inspect(engine, "det", "{{.Id}}")[:12]]  # nothing made
+
+
+def test_run_it_survives_its_client(engine):
+    """A `hull run -it` whose client is killed (its terminal closed) goes on under the monitor: its
+    exit is recorded, and --rm applied, as with docker."""
+    t = Terminal(engine.cmd("run", "-it", "--name", "kept", "busybox", "sh"), engine.env)
+    t.read(b"# ")
+    os.kill(t.pid, signal.SIGKILL)
+    assert t.wait() == -9
+    assert inspect(engine, "kept", "{{.State.Status}}") == "running"
+    t = Terminal(engine.cmd("attach", "kept"), engine.env)
+    time.sleep(1)
+    t.type(b"exit 7\r")
+    assert t.wait() == 7
+    assert inspect(engine, "kept", "{{.State.Status}} {{.State.ExitCode}}") == "exited 7"
+    t = Terminal(engine.cmd("run", "-it", "--rm", "--name", "gone", "busybox", "sh"), engine.env)
+    t.read(b"# ")
+    os.kill(t.pid, signal.SIGKILL)
+    t.wait()
+    engine("kill", "gone")
+    wait_for(lambda: "gone" not in engine("ps", "-a", "--format", "{{.Names}}").stdout, "--rm by the monitor")
+
+
 def test_run_it_on_a_terminal(engine):
     t = Terminal(engine.cmd("run", "-it", "--rm", "busybox", "sh"), engine.env)
     t.read(b"# ")

@@ -260,8 +260,8 @@ def test_a_stopped_registry_times_out(hull, tmp_path):
 
 
 @pytest.mark.parametrize("args, words", [
-    ([], "usage: hull"), (["image", "rm", "--help"], "usage: hull rmi [flags] IMAGE [IMAGE...]"),
-    (["image"], "usage: hull"), (["tag", "--help"], "usage: hull tag [flags] SOURCE_IMAGE TARGET_IMAGE"),
+    ([], "usage: hull"), (["image", "rm", "--help"], "usage: hull image rm [flags] IMAGE [IMAGE...]"),
+    (["image"], "Usage:  hull image COMMAND"), (["tag", "--help"], "usage: hull tag [flags] SOURCE_IMAGE TARGET_IMAGE"),
 ])
 def test_help(tmp_path, args, words):
     p = Hull(tmp_path)(*args)

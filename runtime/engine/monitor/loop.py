@@ -130,8 +130,12 @@ class Monitor:
         conn.close()
 
     # -- requests: {"op": NAME, ...} -> a reply, or None when the handler keeps the connection ----------
-    def _op_start(self, conn, msg) -> dict:
-        return self.start(msg["id"])
+    def _op_start(self, conn, msg) -> dict | None:
+        reply = self.start(msg["id"])
+        if not msg.get("attach"):
+            return reply
+        self.attach(conn, msg["id"], bool(msg.get("stdin")))  # before any of its output is read
+        return None
 
     def _op_attach(self, conn, msg) -> None:
         self.attach(conn, msg["id"], bool(msg.get("stdin")))
@@ -345,12 +349,6 @@ class Monitor:
         if w.stdin_fd is not None:
             os.close(w.stdin_fd)
         code = proc.exit_code(w.status)
-        for conn in w.clients:
-            try:
-                send_frame(conn, EXIT, json.dumps({"code": code}).encode())
-            except OSError:
-                pass
-            self._drop(conn)
         try:
             with Container(self.root, w.cid) as c:
                 removed = runner.finish(c, code)
@@ -361,6 +359,15 @@ class Monitor:
                     self.restarts[w.cid] = time.monotonic() + delay
         except NotFound:
             pass  # removed meanwhile (rm -f)
+        finally:
+            # the exit reaches attached clients once it is recorded (and --rm done): a `hull run
+            # -it --rm` that returns leaves nothing behind, as docker's
+            for conn in list(w.clients):
+                try:
+                    send_frame(conn, EXIT, json.dumps({"code": code}).encode())
+                except OSError:
+                    pass
+                self._drop(conn)
 
     def _due_restarts(self) -> None:
         from runtime.engine.containers import Container

@@ -9,7 +9,7 @@ import time
 from runtime import clock
 from runtime.engine import runner
 from runtime.engine.containers import Container, Containers, du, wait_until
-from runtime.errors import Conflict, HullError, InvalidArgument, NotFound, NotModified
+from runtime.errors import Conflict, ExecFailed, HullError, InvalidArgument, NotFound, NotModified
 
 RUNNING = ("running", "paused", "restarting")
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
@@ -65,10 +65,8 @@ def create(root: str, body: dict, name: str | None = None) -> dict:
     if body.get("StopSignal"):
         from runtime.container.lifecycle import parse_signal
         parse_signal(body["StopSignal"])
-    limits = _limits(hc_in)
-    for h in hc_in.get("ExtraHosts") or []:
-        if ":" not in h:
-            raise InvalidArgument(f"invalid argument {h!r} for --add-host: use HOST:IP")
+    limits = _limits(hc_in, warnings)
+    _check_request(body, hc_in, network)
     # checked now, so a bad request fails create rather than start: capabilities, seccomp profile
     bundle.capabilities(hc_in.get("CapAdd") or [], hc_in.get("CapDrop") or [], bool(hc_in.get("Privileged")))
     bundle.seccomp_for(hc_in.get("SecurityOpt") or [], bool(hc_in.get("Privileged")), [])
@@ -155,7 +153,11 @@ def _restart_policy(policy: dict | None) -> dict:
     return {"Name": name, "MaximumRetryCount": count}
 
 
-def _limits(hc: dict) -> dict:
+INT64_MAX = 2 ** 63 - 1
+MIN_SHARES, MAX_SHARES = 2, 262144  # what cgroup v1's cpu.shares takes (docker's clamp)
+
+
+def _limits(hc: dict, warnings: list | None = None) -> dict:
     """The resource fields of a HostConfig or an update body, checked (docker's daemon rules)."""
     from runtime.cgroups.resources import MIN_MEMORY
     out = {}
@@ -165,16 +167,94 @@ def _limits(hc: dict) -> dict:
             continue
         if not isinstance(v, int) or isinstance(v, bool):
             raise InvalidArgument(f"{key} must be an integer, not {v!r}")
+        if not -INT64_MAX <= v <= INT64_MAX:
+            raise InvalidArgument(f"{key} {v} is out of range")
         out[key] = v
+    if out.get("Memory", 0) < 0:
+        raise InvalidArgument(f"invalid memory limit {out['Memory']}: it must be positive (0: no limit)")
     if 0 < out.get("Memory", 0) < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    if out.get("MemorySwap", 0) < -1:
+        raise InvalidArgument(f"invalid memory swap limit {out['MemorySwap']}: -1 (unlimited) or a size")
+    shares = out.get("CpuShares")
+    if shares is not None and shares < 0:
+        raise InvalidArgument(f"Invalid CPU shares ({shares}): value must be a positive integer")
+    if shares is not None and not MIN_SHARES <= shares <= MAX_SHARES:
+        out["CpuShares"] = min(max(shares, MIN_SHARES), MAX_SHARES)
+        if warnings is not None:
+            warnings.append(f"Changing requested CPUShares of {shares} to the allowed {out['CpuShares']}")
     if "NanoCpus" in out:
         n = os.cpu_count() or 1
         if not 10 ** 7 <= out["NanoCpus"] <= n * 10 ** 9:
             raise InvalidArgument(f"range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available")
     if hc.get("CpusetCpus"):
-        out["CpusetCpus"] = hc["CpusetCpus"]
+        out["CpusetCpus"] = _cpuset(hc["CpusetCpus"])
     return out
+
+
+def _cpuset(text: str) -> str:
+    """docker's checks of --cpuset-cpus: a list like 0-1,3, of CPUs this host has online."""
+    from runtime.cgroups.resources import parse_set
+    try:
+        wanted = parse_set(text)
+        with open("/sys/devices/system/cpu/online") as f:
+            online = f.read().strip()
+        have = parse_set(online)
+    except ValueError:
+        raise InvalidArgument(f"Invalid value {text!r} for cpuset cpus: a list like 0-1,3") from None
+    if wanted - have:
+        raise InvalidArgument(f"Requested CPUs are not available - requested {text}, available: {online}")
+    return text
+
+
+def _check_request(body: dict, hc: dict, network: str) -> None:
+    """What docker's daemon refuses at create, and what would otherwise fail only at start (with
+    the words of a file the user never wrote) or reach a file in the container as a second line."""
+    from runtime.container.spec import sysctl_namespace
+    wd = body.get("WorkingDir") or ""
+    if wd and not wd.startswith("/"):
+        raise InvalidArgument(f"the working directory '{wd}' is invalid, it needs to be an absolute path")
+    host = body.get("Hostname") or ""
+    if len(host.encode()) > 64 or not _word(host):  # HOST_NAME_MAX; a newline would be a line of /etc/hosts
+        raise InvalidArgument(f"invalid hostname format: {host!r} (at most 64 bytes, no spaces or control characters)")
+    user = body.get("User") or ""
+    if not _word(user) or any(p.isdigit() and int(p) > 0xFFFFFFFE for p in user.split(":")):
+        raise InvalidArgument(f"invalid user {user!r}: a name or a number up to 4294967294, [:group]")
+    if (hc.get("ShmSize") or 0) < 0:
+        raise InvalidArgument("SHM size can not be less than 0")
+    for key in hc.get("Sysctls") or {}:
+        if not key or key.strip("abcdefghijklmnopqrstuvwxyz0123456789_.-/") or ".." in key or "/" in key \
+                or sysctl_namespace(key) is None:
+            raise InvalidArgument(f"sysctl '{key}' is not allowed: only namespaced ones (kernel.shm*, kernel.msg*, "
+                                  "kernel.sem, fs.mqueue.*, net.*)")
+        if network == "host" and sysctl_namespace(key) == "network":
+            raise InvalidArgument(f"sysctl '{key}' is not allowed in host network namespace")
+    for ip in hc.get("Dns") or []:
+        if not _is_ip(ip):
+            raise InvalidArgument(f"{ip!r} is not an ip address (--dns)")
+    for word in (hc.get("DnsSearch") or []) + (hc.get("DnsOptions") or []):
+        if not word or len(word) > 255 or not _word(word):
+            raise InvalidArgument(f"invalid DNS search domain or option {word!r}")
+    for h in hc.get("ExtraHosts") or []:
+        name, _, ip = h.partition(":")
+        if not name or not _word(name) or not (_is_ip(ip) or ip == "host-gateway"):
+            raise InvalidArgument(f"invalid argument {h!r} for --add-host: use HOST:IP")
+
+
+def _word(text: str) -> bool:
+    """No whitespace or control characters: a value that becomes one word of a file in the container."""
+    return not any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def _is_ip(text: str) -> bool:
+    import socket
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, text)
+            return True
+        except (OSError, ValueError):
+            pass
+    return False
 
 
 # -- reading: inspect and list ---------------------------------------------------------------------------
@@ -345,12 +425,45 @@ def start(root: str, ref: str) -> None:
     try:
         monitor.call(root, op="start", id=c.id)
     except HullError:
-        if c.config["HostConfig"].get("AutoRemove"):
-            try:
-                runner.remove(Containers(root), c.id, force=True)
-            except HullError:
-                pass
+        _remove_if_auto(root, c)
         raise
+
+
+def run_foreground(root: str, ref: str, interactive: bool, tty: bool, agent=None,
+                   detach_keys: str = "ctrl-p,ctrl-q") -> int:
+    """The foreground run (POST /containers/{id}/attach + start); the container's exit code. A
+    start that fails removes an --rm container, as start does.
+    Without -it, this process starts the container and relays its output (to the terminal and its
+    log) itself: the fastest path. With -it the monitor starts and watches it and this process
+    attaches, as docker's CLI does to dockerd: the detach keys, a closed terminal or a killed
+    client leave it running, and its exit is still recorded and its --rm applied."""
+    from runtime.engine import attach
+    c = containers(root).get(ref)
+    try:
+        if interactive and tty:
+            with c:
+                c.state["StoppedByUser"] = False
+                c.save_state()
+            return attach.attach(c, True, detach_keys, start=True)
+        return attach.run_in_foreground(c, interactive, tty, agent)
+    except ExecFailed as e:  # 126/127: it was made, then its command could not run
+        try:
+            with c:
+                runner.finish(c, e.exit_code, e.msg)
+        except NotFound:
+            pass
+        raise
+    except HullError:
+        _remove_if_auto(root, c)
+        raise
+
+
+def _remove_if_auto(root: str, c: Container) -> None:
+    if c.config["HostConfig"].get("AutoRemove"):
+        try:
+            runner.remove(Containers(root), c.id, force=True, volumes=True)  # --rm takes anonymous volumes
+        except HullError:
+            pass
 
 
 def stop(root: str, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
