@@ -260,6 +260,19 @@ class Manager(base.Manager):
             "pids": {"current": plain("pids.current"), "limit": plain("pids.max")},
         }
 
+    def io_bytes(self) -> dict:
+        """Bytes read and written, summed over devices (blkio's "8:0 Read N" lines; "Total" skipped)."""
+        out = {"read": 0, "write": 0}
+        try:
+            text = base.read(os.path.join(self.dirs["blkio"], "blkio.throttle.io_service_bytes_recursive"))
+        except (KeyError, OSError):
+            return out
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1] in ("Read", "Write") and parts[2].isdigit():
+                out[parts[1].lower()] += int(parts[2])
+        return out
+
 
 class _Directory:
     """What a cgroupspy controller needs of its node: the directory's path (bytes)."""

@@ -187,6 +187,20 @@ class Manager(base.Manager):
             "pids": {"current": self._int("pids.current"), "limit": self._int("pids.max")},
         }
 
+    def io_bytes(self) -> dict:
+        """Bytes read and written, summed over devices (io.stat: "8:0 rbytes=N wbytes=N ...")."""
+        out = {"read": 0, "write": 0}
+        try:
+            text = base.read(self._file("io.stat"))
+        except OSError:
+            return out
+        for line in text.splitlines():
+            for field in line.split()[1:]:
+                key, _, value = field.partition("=")
+                if key in ("rbytes", "wbytes") and value.isdigit():
+                    out["read" if key == "rbytes" else "write"] += int(value)
+        return out
+
 
 # -- linux.resources -> cgroup v2 files --------------------------------------------------------------
 

@@ -7,6 +7,16 @@ Flags may be written --name, -name (Go style) or a one-letter alias; values as `
 from runtime.errors import InvalidArgument
 
 
+class FlagError(InvalidArgument):
+    """A flag or its value is wrong: docker's CLI exits 125 for it whatever the verb."""
+    flag_error = True
+
+
+class UsageError(InvalidArgument):
+    """Too few or too many arguments, an unknown command: docker's CLI exits 1."""
+    exit_code = 1
+
+
 class Flag:
     def __init__(self, name: str, short: str = "", value: bool = False, default=None, help: str = "",
                  kind=str, many: bool = False):
@@ -68,17 +78,17 @@ def _parse_flags(argv: list, flags: list, out: dict, stop_at_positional: bool) -
             argv = argv[:i] + _bundle(arg, by_name) + argv[i + 1:]  # -it, -dit, -p8080:80
             continue
         if f is None:
-            raise InvalidArgument(f"flag provided but not defined: {arg}")
+            raise FlagError(f"flag provided but not defined: {arg}")
         if f.value:
             if not eq:
                 i += 1
                 if i >= len(argv):
-                    raise InvalidArgument(f"flag needs an argument: {arg}")
+                    raise FlagError(f"flag needs an argument: {arg}")
                 value = argv[i]
             try:
                 out[f.key] = (out[f.key] or []) + [f.kind(value)] if f.many else f.kind(value)
             except ValueError:
-                raise InvalidArgument(f"invalid value {value!r} for flag {arg}") from None
+                raise FlagError(f"invalid value {value!r} for flag {arg}") from None
         else:
             out[f.key] = value.lower() not in ("false", "0") if eq else True
         i += 1
@@ -92,7 +102,7 @@ def _bundle(arg: str, by_name: dict) -> list:
     for j, ch in enumerate(arg[1:]):
         f = by_name.get(ch)
         if f is None or f.short != ch:
-            raise InvalidArgument(f"unknown shorthand flag: {ch!r} in {arg}")
+            raise FlagError(f"unknown shorthand flag: {ch!r} in {arg}")
         out.append("-" + ch)
         if f.value:
             if arg[j + 2:]:
@@ -126,7 +136,7 @@ def parse(argv: list, global_flags: list, verbs: dict, typed: str | None = None)
         return Parsed(verb=None, **out)
     verb = verbs.get(rest[0])
     if verb is None:
-        raise InvalidArgument(f"unknown command {rest[0]!r} (see --help)")
+        raise UsageError(f"unknown command {rest[0]!r} (see --help)")
     if _asks_help(rest[1:], verb):
         return Parsed(verb="help", topic=verb, **out)
     # for a verb whose rest is a command (exec ID CMD...), flags end at the first positional
@@ -134,7 +144,7 @@ def parse(argv: list, global_flags: list, verbs: dict, typed: str | None = None)
     need = len(verb.args)
     if len(positionals) < need:
         missing = " ".join(a.upper() for a in verb.args[len(positionals):])
-        raise InvalidArgument(f"{typed or verb.name}: missing {missing} (usage: {usage(verb, typed)})")
+        raise UsageError(f"{typed or verb.name}: missing {missing} (usage: {usage(verb, typed)})")
     for name, value in zip(verb.args, positionals):
         out[name] = value
     extra = positionals[need:]
@@ -143,7 +153,7 @@ def parse(argv: list, global_flags: list, verbs: dict, typed: str | None = None)
     if verb.rest:
         out["command"] = extra
     elif extra:
-        raise InvalidArgument(f"{typed or verb.name}: unexpected argument {extra[0]!r} "
+        raise UsageError(f"{typed or verb.name}: unexpected argument {extra[0]!r} "
                               f"(usage: {usage(verb, typed)})")
     return Parsed(verb=verb.name, **out)
 

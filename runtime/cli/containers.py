@@ -55,8 +55,9 @@ VERBS = [
 ]
 
 
-def _each(args, fn) -> int:
-    """docker's multi-container verbs: each one, print its name, report failures, exit 125 if any."""
+def _each(args, fn, missing_ok: bool = False) -> int:
+    """docker's multi-container verbs: each one, print its name, report failures, exit 1 if any
+    (missing_ok: rm -f of a container that is not there says so, and is no failure)."""
     failed = 0
     for ref in [args.container] + args.command:
         try:
@@ -64,7 +65,8 @@ def _each(args, fn) -> int:
             print(ref)
         except HullError as e:
             display.error(e.msg)
-            failed = 125
+            if not (missing_ok and isinstance(e, NotFound)):
+                failed = display.REFUSED
     return failed
 
 
@@ -94,7 +96,8 @@ def cmd_kill(args):
 
 
 def cmd_rm(args):
-    return _each(args, lambda ref: service.remove(args.root, ref, bool(args.force), bool(args.volumes)))
+    return _each(args, lambda ref: service.remove(args.root, ref, bool(args.force), bool(args.volumes)),
+                 missing_ok=bool(args.force))
 
 
 def cmd_pause(args):
@@ -118,7 +121,7 @@ def cmd_wait(args):
             print(service.wait(args.root, ref)["StatusCode"])
         except HullError as e:
             display.error(e.msg)
-            failed = 125
+            failed = display.REFUSED
     return failed
 
 
@@ -210,7 +213,7 @@ def cmd_inspect(args):
         print_inspect(out, args.format)
     for name in missing:
         sys.stderr.write(f"Error: No such object: {name}\n")
-    return 125 if missing else 0
+    return display.REFUSED if missing else 0
 
 
 def cmd_port(args):

@@ -35,6 +35,7 @@ EXAMPLES = {
     "kill": "hull kill web\nhull kill -s HUP web",
     "rm": "hull rm web\nhull rm -f web",
     "ps": "hull ps -a\nhull ps -a --format '{{.Names}} {{.Status}}'",
+    "events": "hull events --filter type=container --filter event=die\nhull events --since 10m --until 0s --format '{{json .}}'",
     "inspect": "hull inspect -f '{{.State.Status}}' web",
     "wait": "hull wait web",
     "rename": "hull rename web web-old",

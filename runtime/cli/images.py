@@ -260,8 +260,9 @@ def cmd_rmi(args):
                 print(f"{key}: {value}")
         except HullError as e:
             display.error(e.msg)
-            failed += 1
-    return 125 if failed else 0
+            if not (args.force and isinstance(e, NotFound)):  # docker: rmi -f of nothing is no failure
+                failed += 1
+    return display.REFUSED if failed else 0
 
 
 def cmd_prune(args):
@@ -318,7 +319,7 @@ def cmd_inspect(args):
         print_inspect(out, args.format)
     for name in missing:
         sys.stderr.write(f"Error: No such image: {name}\n")
-    return 125 if missing else 0
+    return display.REFUSED if missing else 0
 
 
 HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",

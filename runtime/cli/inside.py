@@ -9,7 +9,7 @@ import time
 from runtime.cli import display
 from runtime.cli.args import Flag, Verb
 from runtime.engine.service import containers as service
-from runtime.errors import Conflict, HullError, InvalidArgument, NotFound
+from runtime.errors import Conflict, InvalidArgument, NotFound
 
 FORMAT = Flag("format", value=True, help="a Go template, or json")
 
@@ -27,7 +27,7 @@ VERBS = [
     Verb("top", "a container's processes", [], ["container"], rest=True, rest_name="[ps OPTIONS]"),
     Verb("stats", "CPU, memory, I/O and process counts", [
         Flag("no-stream", help="print once and exit"), Flag("all", "a", help="stopped containers too"), FORMAT,
-        Flag("no-trunc", help="full IDs")], [], ["container"]),
+        Flag("no-trunc", help="full IDs")], [], ["container"], rest=True, rest_name="CONTAINER..."),
     Verb("diff", "a container's changes to its image's filesystem (A added, C changed, D deleted)", [],
          ["container"]),
     Verb("commit", "a new image from a container's changes", [
@@ -43,23 +43,6 @@ VERBS = [
 
 
 # -- logs, exec, top, stats ------------------------------------------------------------------------------
-
-def _time_arg(text: str | None, now: float):
-    if not text:
-        return None
-    t = display.parse_time(text)
-    if t is not None:
-        return t
-    from runtime.container.control import parse_duration
-    try:
-        return now - parse_duration(text)
-    except (HullError, ValueError):
-        pass
-    try:
-        return float(text)  # a Unix timestamp
-    except ValueError:
-        raise InvalidArgument(f"invalid time {text!r}: use RFC 3339, a duration (10m) or a Unix time") from None
-
 
 def cmd_logs(args):
     from runtime.engine import logs
@@ -78,8 +61,8 @@ def cmd_logs(args):
         except NotFound:
             return False
         return c.status() in ("running", "paused", "restarting")
-    logs.show(c.path(f"{c.id}-json.log"), sys.stdout, sys.stderr, tail, args.timestamps, _time_arg(args.since, now),
-              _time_arg(args.until, now), still_running if args.follow else None)
+    logs.show(c.path(f"{c.id}-json.log"), sys.stdout, sys.stderr, tail, args.timestamps, display.time_arg(args.since, now),
+              display.time_arg(args.until, now), still_running if args.follow else None)
     return 0
 
 
@@ -108,52 +91,66 @@ STATS_HEADERS = {"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME",
 
 
 def cmd_stats(args):
-    from runtime.cli.template import Struct, format_rows
-    from runtime.engine import runner
-    containers = service.containers(args.root)
-    if args.container:
-        listed = [containers.get(args.container)]
-    else:
-        listed = [c for c in containers.all() if args.all or c.init_alive()]
-    if not args.no_stream:
-        sys.stderr.write("hull stats: only --no-stream is supported; printing once\n")
-
-    def sample():
-        out = {}
-        for c in listed:
-            try:
-                out[c.id] = (runner.core_store(c.root).get(c.id).cgroup().stats(), time.monotonic())
-            except (HullError, AttributeError, OSError):
-                out[c.id] = None
-        return out
-    first = sample()
-    time.sleep(0.5)
-    second = sample()
-    rows = []
-    for c in listed:
-        a, b = first.get(c.id), second.get(c.id)
-        if not b:
-            rows.append(Struct({"ID": c.id[:12], "Container": c.id[:12], "Name": c.name, "CPUPerc": "0.00%",
-                                "MemUsage": "0B / 0B", "MemPerc": "0.00%", "NetIO": "0B / 0B", "BlockIO": "0B / 0B",
-                                "PIDs": "0"}))
-            continue
-        st = b[0]
-        cpu = 0.0
-        if a:
-            cpu = (st["cpu"]["usage"]["total"] - a[0]["cpu"]["usage"]["total"]) / ((b[1] - a[1]) * 1e9) * 100
-        usage = st["memory"]["usage"]["usage"] - st["memory"].get("cache", 0)
-        limit = st["memory"]["usage"]["limit"] or 0
-        host_mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        if not limit or limit > host_mem:
-            limit = host_mem
-        rows.append(Struct({"ID": c.id[:12], "Container": c.id[:12], "Name": c.name, "CPUPerc": f"{cpu:.2f}%",
-                            "MemUsage": f"{_binary(usage)} / {_binary(limit)}",
-                            "MemPerc": f"{usage / limit * 100:.2f}%", "NetIO": "0B / 0B", "BlockIO": "0B / 0B",
-                            "PIDs": str(st["pids"]["current"])}))
+    """docker stats: a table redrawn every second until interrupted (--no-stream: once). CPU % is
+    taken between two samples, as docker's CLI does."""
+    from runtime.cli.template import format_rows
     fmt = args.format or "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t" \
                          "{{.BlockIO}}\t{{.PIDs}}"
-    sys.stdout.write(format_rows(fmt, rows, STATS_HEADERS))
-    return 0
+    named = [args.container] + args.command if args.container else []
+
+    def sample() -> dict:
+        refs = named or [s["Id"] for s in service.summaries(args.root, bool(args.all))]
+        out = {}
+        for ref in refs:
+            try:
+                out[ref] = service.stats(args.root, ref)
+            except NotFound:
+                if named:
+                    raise
+        return out
+    before = sample()
+    try:
+        while True:
+            time.sleep(0.5 if args.no_stream else 1.0)
+            now = sample()
+            rows = [stats_row(s, before.get(ref), args.no_trunc) for ref, s in now.items()]
+            if not args.no_stream:
+                sys.stdout.write("\033[2J\033[H")  # docker's redraw: clear, cursor home
+            sys.stdout.write(format_rows(fmt, rows, STATS_HEADERS))
+            sys.stdout.flush()
+            if args.no_stream:
+                return 0
+            before = now
+    except KeyboardInterrupt:
+        return 130  # ctrl-c is how a live table ends: no message
+
+
+def stats_row(s: dict, prev: dict | None, no_trunc: bool = False):
+    """One stats sample (and the one before) as docker's formatter.StatsEntry fields."""
+    from runtime.cli.template import Struct
+    cpu = 0.0
+    if prev:
+        d_cpu = s["cpu_stats"]["cpu_usage"]["total_usage"] - prev["cpu_stats"]["cpu_usage"]["total_usage"]
+        d_sys = s["cpu_stats"]["system_cpu_usage"] - prev["cpu_stats"]["system_cpu_usage"]
+        if d_cpu > 0 and d_sys > 0:
+            cpu = d_cpu / d_sys * s["cpu_stats"]["online_cpus"] * 100
+    mem = s["memory_stats"]
+    raw = mem.get("stats") or {}
+    usage = mem.get("usage", 0)
+    inactive = raw.get("total_inactive_file", raw.get("inactive_file", 0))  # v1, v2: docker's "no cache"
+    if inactive < usage:
+        usage -= inactive
+    limit = mem.get("limit") or 0
+    rx = sum(n["rx_bytes"] for n in s["networks"].values())
+    tx = sum(n["tx_bytes"] for n in s["networks"].values())
+    io = {e["op"]: e["value"] for e in s["blkio_stats"]["io_service_bytes_recursive"]}
+    cid = s["id"] if no_trunc else s["id"][:12]
+    return Struct({"ID": cid, "Container": cid, "Name": s["name"].lstrip("/"), "CPUPerc": f"{cpu:.2f}%",
+                   "MemUsage": f"{_binary(usage)} / {_binary(limit)}",
+                   "MemPerc": f"{usage / limit * 100 if limit else 0:.2f}%",
+                   "NetIO": f"{display.human_size(rx)} / {display.human_size(tx)}",
+                   "BlockIO": f"{display.human_size(io.get('read', 0))} / {display.human_size(io.get('write', 0))}",
+                   "PIDs": str(s["pids_stats"].get("current", 0))})
 
 
 def _binary(n: float) -> str:

@@ -47,6 +47,7 @@ ROOTLESS = {"completion"}  # verbs that never touch the root, so do not make it 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.umask(0o022)  # what hull makes never depends on the caller's umask (dockerd does the same)
+    verb = None  # known once parsed: docker's exit codes depend on it (display.exit_code)
     try:
         verbs, handlers = _tables()
         argv, typed = _management(argv)
@@ -57,6 +58,7 @@ def main(argv=None) -> int:
         if args.verb is None or args.verb == "help" or args.help:
             sys.stdout.write(_help(verbs, getattr(args, "topic", None), typed))
             return 0
+        verb = args.verb
         if args.verb not in ROOTLESS:
             from runtime.engine import private_root
             private_root(args.root)
@@ -66,13 +68,14 @@ def main(argv=None) -> int:
     except HullError as e:
         from runtime.cli import display
         display.error(e.msg)
-        return e.exit_code  # the error map: 125, or 126/127 when the container's command could not run
+        return display.exit_code(e, verb)
     except BrokenPipeError:
         _quiet_stdout()  # `hull images | head -1`: the reader left, nothing more to say
         return 141
     except OSError as e:
         sys.stderr.write(f"Error: {e.strerror or e}{': ' + str(e.filename) if e.filename else ''}\n")
-        return 125
+        from runtime.cli import display
+        return display.exit_code(None, verb)
     except KeyboardInterrupt:
         sys.stderr.write("hull: interrupted\n")
         return 130
@@ -80,7 +83,8 @@ def main(argv=None) -> int:
         if os.environ.get("HULL_DEBUG"):
             raise
         sys.stderr.write(f"Error: internal error: {type(e).__name__}: {e} (HULL_DEBUG=1 shows where)\n")
-        return 125
+        from runtime.cli import display
+        return display.exit_code(None, verb)
 
 
 MANAGEMENT = {
@@ -93,7 +97,7 @@ MANAGEMENT = {
         "rename", "pause", "unpause", "attach", "update", "diff", "commit", "cp", "export", "port")}},
     "volume": {"create": "volume-create", "ls": "volume-ls", "list": "volume-ls", "inspect": "volume-inspect",
                "rm": "volume-rm", "remove": "volume-rm", "prune": "volume-prune"},
-    "system": {"prune": "system-prune", "df": "system-df", "info": "info", "reset": "system-reset"},
+    "system": {"prune": "system-prune", "df": "system-df", "info": "info", "events": "events", "reset": "system-reset"},
     "network": {"create": "network-create", "ls": "network-ls", "list": "network-ls", "inspect": "network-inspect",
                 "rm": "network-rm", "remove": "network-rm", "prune": "network-prune", "connect": "network-connect",
                 "disconnect": "network-disconnect"},
@@ -133,7 +137,8 @@ def _management(argv: list) -> tuple:
         return argv[:i] + ["--help"], group
     verb = MANAGEMENT[group].get(rest[0])
     if verb is None:
-        raise HullError(f"{group}: unknown command {rest[0]!r} (see 'hull {group} --help')")
+        from runtime.cli.args import UsageError
+        raise UsageError(f"{group}: unknown command {rest[0]!r} (see 'hull {group} --help')")
     return argv[:i] + [verb] + rest[1:], f"{group} {rest[0]}"
 
 

@@ -58,7 +58,7 @@ def cmd_inspect(args):
             out.append(service.inspect(args.root, ref))
         except HullError as e:
             display.error(e.msg)
-            failed = 125
+            failed = display.REFUSED
     if out or not args.format:
         print_inspect(out, args.format)
     return failed
@@ -72,7 +72,7 @@ def cmd_rm(args):
             print(ref)
         except HullError as e:
             display.error(e.msg)
-            failed = 125
+            failed = display.REFUSED
     return failed
 
 

@@ -11,7 +11,7 @@ import os
 import sys
 
 from runtime.cli import display
-from runtime.cli.args import Flag, Verb
+from runtime.cli.args import Flag, FlagError, Verb
 from runtime.engine.service import containers as service
 from runtime.errors import Conflict, HullError, InvalidArgument, NotFound, NotModified
 
@@ -242,8 +242,11 @@ def create(args) -> str:
     """The container's ID; the image pulled first if --pull says so (docker's CLI: create, and on
     'No such image' pull and create again)."""
     if args.pull not in ("missing", "always", "never"):
-        raise InvalidArgument(f'invalid pull option: "{args.pull}" (missing, always, never)')
-    body = create_body(args)
+        raise FlagError(f'invalid pull option: "{args.pull}" (missing, always, never)')
+    try:
+        body = create_body(args)
+    except InvalidArgument as e:
+        raise FlagError(e.msg) from None  # the docker CLI's own checks: 125 for create too
     if args.pull == "always":
         _pull(args)
     try:
@@ -337,7 +340,7 @@ def cmd_start(args):
             print(ref)  # docker's CLI: the API's 304 is a success
         except HullError as e:
             display.error(e.msg)
-            failed = e.exit_code
+            failed = display.REFUSED
     return failed
 
 

@@ -15,6 +15,11 @@ VERBS = [
                                                                      Flag("format", value=True)]),
     Verb("info", "what this hull and its host are", [Flag("format", "f", value=True, help="a Go template")]),
     Verb("container-prune", "remove every stopped container", [Flag("force", "f", help="do not ask")]),
+    Verb("events", "what happens to containers, images, volumes and networks, as it happens", [
+        Flag("since", value=True, help="from this time (RFC 3339, a duration like 10m, or a Unix time)"),
+        Flag("until", value=True, help="up to this time (then it exits)"),
+        Flag("filter", "f", value=True, many=True, help="type=, event=, container=, image=, network=, volume=, label="),
+        Flag("format", value=True, help="a Go template, or json")]),
     Verb("system-reset", "remove everything of the root (containers, images, volumes, networks, cache), "
                          "its bridges and firewall table, and the root itself", [Flag("force", "f", help="do not ask")]),
 ]
@@ -134,5 +139,43 @@ def cmd_system_reset(args):
     return 0
 
 
-HANDLERS = {"system-prune": cmd_system_prune, "system-df": cmd_system_df, "system-reset": cmd_system_reset,
+class Event(dict):
+    """An event message as --format sees it: docker's Go field names (.Scope, .TimeNano, .ID ...)
+    over the API's JSON keys, which {{json .}} prints as they are."""
+    ALIASES = {"Scope": "scope", "Time": "time", "TimeNano": "timeNano", "Status": "status", "ID": "id",
+               "From": "from"}
+
+    def get(self, key, default=None):
+        return super().get(self.ALIASES.get(key, key), default)
+
+
+def event_line(e: dict) -> str:
+    """docker's default: 2024-01-02T10:00:00.123456789Z container die ID (exitCode=0, name=web)."""
+    import time
+    ns = e.get("timeNano") or e["time"] * 10 ** 9
+    t = time.localtime(ns // 10 ** 9)
+    off = t.tm_gmtoff
+    zone = "Z" if off == 0 else f"{'+' if off > 0 else '-'}{abs(off) // 3600:02d}:{abs(off) % 3600 // 60:02d}"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{ns % 10 ** 9:09d}" + zone
+    attrs = e["Actor"].get("Attributes") or {}
+    shown = f" ({', '.join(f'{k}={attrs[k]}' for k in sorted(attrs))})" if attrs else ""
+    return f"{stamp} {e['Type']} {e['Action']} {e['Actor']['ID']}{shown}\n"
+
+
+def cmd_events(args):
+    import time
+    from runtime.cli.containers import filters_body
+    from runtime.cli.template import render
+    now = time.time()
+    fmt = args.format
+    if fmt and fmt.strip() == "json":
+        fmt = "{{json .}}"
+    for e in service.events(args.root, display.time_arg(args.since, now), display.time_arg(args.until, now),
+                            filters_body(args.filter)):
+        sys.stdout.write(render(fmt, Event(e)) + "\n" if fmt else event_line(e))
+        sys.stdout.flush()  # a stream: each event as it happens, also into a pipe
+    return 0
+
+
+HANDLERS = {"events": cmd_events, "system-prune": cmd_system_prune, "system-df": cmd_system_df, "system-reset": cmd_system_reset,
             "info": cmd_info, "container-prune": cmd_container_prune}

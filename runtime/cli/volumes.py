@@ -52,7 +52,7 @@ def cmd_inspect(args):
             out.append(service.inspect(args.root, name))
         except HullError as e:
             display.error(e.msg)
-            failed = 125
+            failed = display.REFUSED
     if out or not args.format:
         print_inspect(out, args.format)
     return failed
@@ -66,7 +66,7 @@ def cmd_rm(args):
             print(name)
         except HullError as e:
             display.error(e.msg)
-            failed = 125
+            failed = display.REFUSED
     return failed
 
 

@@ -9,7 +9,7 @@ import os
 import select
 import _signal as signal
 
-from runtime.engine import logs, runner
+from runtime.engine import events, logs, runner
 from runtime.errors import Conflict, InvalidArgument, NotFound
 
 DETACH = b"\x10\x11"  # ctrl-p ctrl-q
@@ -196,7 +196,13 @@ def exec_in(c, command: list, interactive: bool, tty: bool, detach: bool, env: l
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)  # no stdin unless -i, as docker
         os.close(null)
-    return execute.execute(runner.core_store(c.root), c.id, process, detach=detach)
+    exec_id, what = os.urandom(32).hex(), " ".join(command)
+    events.container(c, f"exec_create: {what}", execID=exec_id)
+    events.container(c, f"exec_start: {what}", execID=exec_id)
+    code = execute.execute(runner.core_store(c.root), c.id, process, detach=detach)
+    if not detach:
+        events.container(c, "exec_die", execID=exec_id, exitCode=code)
+    return code
 
 
 def attach(c, stdin: bool, detach_keys: str, start: bool = False) -> int:
@@ -215,6 +221,7 @@ def attach(c, stdin: bool, detach_keys: str, start: bool = False) -> int:
         sock.close()
         from runtime.errors import from_wire
         raise from_wire(reply)
+    events.container(c, "attach")
     tty = reply.get("tty")
     raw = _RawTerminal() if tty and stdin else None
 

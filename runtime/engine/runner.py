@@ -17,7 +17,7 @@ import _signal as signal
 
 from runtime import fastjson as json
 from runtime.clock import now_rfc3339
-from runtime.engine import bundle
+from runtime.engine import bundle, events
 from runtime.engine.containers import Container, Containers, wait_until
 from runtime.errors import Conflict, HullError, NotFound
 from runtime.linux import proc
@@ -150,6 +150,7 @@ def launch(c: Container, stdio, console=None, agent=None, reservation=None) -> i
                    StartedAt=now_rfc3339(), FinishedAt=c.state.get("FinishedAt"), ExitCode=0, Error="",
                    OOMKilled=False, Monitor={"pid": me, "start": proc.start_time(me)})
     c.save_state()
+    events.container(c, "start")
     return core.pid
 
 
@@ -170,6 +171,7 @@ def _connect(c: Container, pid: int, agent, mode: str, reservation) -> list:
         for i, (name, opts) in enumerate(_networks_of(c, mode)):
             attached.append(endpoint.connect(c, pid, agent, name, opts.get("Aliases") or [], opts.get("IPAddress"),
                                              bindings if i == 0 else [], reservation, endpoint_alive(c.root), index=i))
+            network_event(c, attached[-1], "connect")
     except BaseException:
         _disconnect(c, attached)
         raise
@@ -206,6 +208,12 @@ def _disconnect(c: Container, attached: list) -> None:
             endpoint.disconnect(c.root, c.id, a)
         except (OSError, HullError):
             pass
+        network_event(c, a, "disconnect")
+
+
+def network_event(c: Container, attached: dict, action: str) -> None:
+    events.emit(c.root, "network", action, attached.get("network_id") or attached["network"],
+                {"container": c.id, "name": attached["network"], "type": "bridge"})
 
 
 def needs_dns(c: Container) -> bool:
@@ -221,6 +229,9 @@ def finish(c: Container, code: int, error: str = "") -> bool:
     _disconnect(c, c.state.get("Network") or [])
     c.state["Network"] = []
     c.save_state()
+    if c.state.get("OOMKilled"):
+        events.container(c, "oom")
+    events.container(c, "die", exitCode=code)
     if c.config["HostConfig"].get("AutoRemove"):
         remove_files(c, anonymous_volumes=True)  # --rm takes its anonymous volumes too, as docker
         return True
@@ -264,6 +275,7 @@ def signal_container(c: Container, sig: int) -> None:
     if not c.init_alive():
         raise Conflict(f"Container {c.id[:12]} is not running")
     lifecycle.kill(core_store(c.root), c.id, sig)
+    events.container(c, "kill", signal=sig)
 
 
 def wait_stopped(c: Container, timeout: float | None) -> bool:
@@ -298,6 +310,8 @@ def stop(containers: Containers, c: Container, timeout: float | None, sig: str |
         wait_stopped(c, 30)
     with c:
         reconcile(c)
+    if running:
+        events.container(c, "stop")
 
 
 def pause(c: Container) -> None:
@@ -316,6 +330,7 @@ def pause(c: Container) -> None:
         c.state["Paused"] = False
         c.save_state()
         raise
+    events.container(c, "pause")
 
 
 def unpause(c: Container) -> None:
@@ -328,6 +343,7 @@ def unpause(c: Container) -> None:
         control.resume(core_store(c.root), c.id)
     c.state["Paused"] = False
     c.save_state()
+    events.container(c, "unpause")
 
 
 def core_status(c: Container) -> str:
@@ -366,6 +382,7 @@ def remove_files(c: Container, anonymous_volumes: bool = False) -> None:
     from runtime.network import endpoint
     endpoint.forget(c.root, c.id)
     Containers(c.root).remove(c)
+    events.container(c, "destroy")
     if anonymous_volumes:
         vols = Volumes(c.root)
         others = set()

@@ -48,6 +48,8 @@ class Volumes:
         os.mkdir(os.path.join(home, "_data"), 0o755)
         write_atomic(os.path.join(home, "meta.json"), json.dumps(
             {"CreatedAt": now_rfc3339(), "Labels": labels or {}, "Anonymous": anonymous}))
+        from runtime.engine import events
+        events.emit(self.root, "volume", "create", name, {"driver": "local"})
         return name
 
     def names(self) -> list:
@@ -86,6 +88,8 @@ class Volumes:
         if users.get(name):
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users[name])}]")
         shutil.rmtree(os.path.join(self.dir, name))
+        from runtime.engine import events
+        events.emit(self.root, "volume", "destroy", name, {"driver": "local"})
 
     def size(self, name: str) -> int:
         from runtime.engine.containers import du

@@ -26,7 +26,7 @@ def test_126_and_127_through_every_door(engine):
         assert p.returncode == code, ("start -a", argv, p.stderr)
         assert inspect(engine, cid, "{{.State.ExitCode}}") == str(code)
         p = engine("start", cid, check=False)
-        assert p.returncode == code, ("start", argv, p.stderr)
+        assert p.returncode == 1, ("start", argv, p.stderr)  # docker's start: the engine refused, 1
         engine("rm", "-f", cid)
     engine("run", "-d", "--name", "up", "--network", "none", "withfile", "sleep", "60")
     for argv, code in CASES:
@@ -44,5 +44,5 @@ def test_stop_with_a_signal_sends_that_signal(engine):
     engine("stop", "-s", "USR1", "-t", "5", "trap")
     assert engine("logs", "trap").stdout.split() == ["ready", "usr1"]
     assert inspect(engine, "trap", "{{.State.ExitCode}}") == "3"
-    assert engine("stop", "-s", "NOSUCHSIG", "trap", check=False).returncode == 125
+    assert engine("stop", "-s", "NOSUCHSIG", "trap", check=False).returncode == 1
     engine("rm", "trap")

@@ -32,3 +32,15 @@ def test_private_kinds_travel_as_their_public_one_and_strangers_as_internal():
 
 def test_exit_status_sets_its_own_code():
     assert errors.ExitStatus("build failed", 1).exit_code == 1
+
+
+def test_docker_exit_codes_by_verb():
+    """docker's CLI: run's own failure 125; the engine's refusal of any other verb 1; a flag error
+    125 whatever the verb; a command that cannot run 126/127 wherever it is reported."""
+    from runtime.cli.args import FlagError, UsageError
+    from runtime.cli.display import exit_code
+    from runtime.errors import CommandNotFound, Conflict, NotFound
+    assert exit_code(NotFound("x"), "run") == 125 and exit_code(NotFound("x"), "rm") == 1
+    assert exit_code(Conflict("x"), "create") == 1 and exit_code(FlagError("x"), "create") == 125
+    assert exit_code(UsageError("x"), None) == 1 and exit_code(FlagError("x"), None) == 125
+    assert exit_code(CommandNotFound("x"), "exec") == 127 and exit_code(None, "ps") == 1

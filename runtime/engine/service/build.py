@@ -45,10 +45,15 @@ def build(root: str, query: dict, context_dir: str | None = None, context_tar: b
             dockerfile_text = read_dockerfile(context, query.get("dockerfile"))
         else:
             name = "Dockerfile"
-        return Builder(root, Context(context), dockerfile_text, name, opts).build()
+        image_id = Builder(root, Context(context), dockerfile_text, name, opts).build()
     finally:
         if work:
             shutil.rmtree(work, ignore_errors=True)
+    from runtime.engine import events
+    events.emit(root, "image", "build", image_id, {"name": (query.get("t") or [image_id])[0]})
+    for tag in query.get("t") or []:
+        events.emit(root, "image", "tag", image_id, {"name": parse_ref(tag).familiar()})
+    return image_id
 
 
 def read_dockerfile(context: str, file: str | None) -> str:

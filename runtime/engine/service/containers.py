@@ -7,7 +7,7 @@ import os
 import time
 
 from runtime import clock
-from runtime.engine import runner
+from runtime.engine import events, runner
 from runtime.engine.containers import Container, Containers, du, wait_until
 from runtime.errors import Conflict, ExecFailed, HullError, InvalidArgument, NotFound, NotModified
 
@@ -136,6 +136,7 @@ def create(root: str, body: dict, name: str | None = None) -> dict:
         c.config["Config"]["Hostname"] = os.uname().nodename if network == "host" else c.id[:12]
     c.config["LogPath"] = c.path(f"{c.id}-json.log")
     c.save_config()
+    events.container(c, "create")
     return {"Id": c.id, "Warnings": warnings}
 
 
@@ -389,6 +390,60 @@ def _from_image(c, name: str) -> bool:
         return False
 
 
+def stats(root: str, ref: str) -> dict:
+    """GET /containers/{id}/stats?stream=false: one sample in docker's shape. CPU from the cgroup
+    and /proc/stat (the client takes the percentage between two samples, as docker's CLI does),
+    memory from the cgroup, NET I/O from the container's own network namespace
+    (/proc/PID/net/dev of its init), BLOCK I/O from the cgroup's blkio or io.stat."""
+    c = containers(root).get(ref)
+    st, io, nets = None, {"read": 0, "write": 0}, {}
+    if c.init_alive():
+        try:
+            cgroup = runner.core_store(root).get(c.id).cgroup()
+            st, io = cgroup.stats(), cgroup.io_bytes()
+        except (HullError, AttributeError, OSError):
+            st = None
+        nets = _net_dev(c.state["Pid"])
+    host_mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    mem = (st or {}).get("memory") or {}
+    limit = (mem.get("usage") or {}).get("limit") or 0
+    return {
+        "read": clock.now_rfc3339(), "id": c.id, "name": "/" + c.name,
+        "cpu_stats": {"cpu_usage": {"total_usage": st["cpu"]["usage"]["total"] if st else 0},
+                      "system_cpu_usage": _system_cpu_ns(), "online_cpus": os.cpu_count() or 1},
+        "memory_stats": {"usage": (mem.get("usage") or {}).get("usage", 0),
+                         "limit": host_mem if not limit or limit > host_mem else limit,
+                         "stats": mem.get("raw") or {}} if st else {},
+        "networks": nets,
+        "blkio_stats": {"io_service_bytes_recursive": [{"op": "read", "value": io["read"]},
+                                                       {"op": "write", "value": io["write"]}]},
+        "pids_stats": {"current": st["pids"]["current"]} if st else {},
+    }
+
+
+def _net_dev(pid: int) -> dict:
+    """{interface: {rx_bytes, tx_bytes}} of the network namespace pid is in, loopback left out."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/net/dev") as f:
+            lines = f.read().splitlines()[2:]
+    except OSError:
+        return out
+    for line in lines:
+        name, _, fields = line.partition(":")
+        values = fields.split()
+        if name.strip() != "lo" and len(values) >= 9:
+            out[name.strip()] = {"rx_bytes": int(values[0]), "tx_bytes": int(values[8])}
+    return out
+
+
+def _system_cpu_ns() -> int:
+    """The host's CPU time so far (the "cpu" line of /proc/stat), in nanoseconds: docker's system_cpu_usage."""
+    with open("/proc/stat") as f:
+        ticks = sum(int(v) for v in f.readline().split()[1:8])
+    return ticks * 10 ** 9 // os.sysconf("SC_CLK_TCK")
+
+
 def port_map(root: str, ref: str) -> list:
     """The published ports of a running container: [{container_port, proto, host_ip, host_port}],
     docker's order (by container port)."""
@@ -479,6 +534,7 @@ def restart(root: str, ref: str, timeout: int | None = None) -> None:
         start(root, c.id)
     except NotModified:
         pass  # started meanwhile by its restart policy
+    events.container(c, "restart")
 
 
 def kill(root: str, ref: str, signal: str = "KILL") -> None:
@@ -507,7 +563,9 @@ def unpause(root: str, ref: str) -> None:
 def rename(root: str, ref: str, name: str) -> None:
     store = containers(root)
     with store.get(ref) as c:
+        old = c.name
         store.rename(c, name)
+    events.container(c, "rename", oldName=old)
 
 
 def update(root: str, ref: str, body: dict) -> dict:
@@ -529,6 +587,7 @@ def update(root: str, ref: str, body: dict) -> dict:
             res.pop("devices", None)
             control.update(runner.core_store(c.root), c.id, res)
         c.save_config()
+    events.container(c, "update")
     return {"Warnings": []}
 
 

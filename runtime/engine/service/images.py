@@ -2,6 +2,7 @@
 import os
 
 from runtime import fastjson as json
+from runtime.engine import events
 from runtime.errors import Conflict, HullError, InvalidArgument
 
 
@@ -49,14 +50,26 @@ def remove(root: str, text: str, force: bool = False, users: dict | None = None)
             raise Conflict(f"conflict: unable to delete {image_id[7:19]} (must be forced) - {e.msg}") from None
         if rule == "untag":
             st.untag(ref)
-            return [{"Untagged": ref.familiar()}]
+            report = [{"Untagged": ref.familiar()}]
+            _report_events(root, image_id, report)
+            return report
         digests = st.repo_digests(image_id)
         report += [{"Untagged": r.familiar()} for r in st.remove(image_id)]
         report += [{"Untagged": parse_ref(d).familiar()} for d in digests if parse_ref(d) not in names]
         if not using:
             report.append({"Deleted": image_id})
         st.prune()
+    _report_events(root, image_id, report)
     return report
+
+
+def _report_events(root: str, image_id: str, report: list) -> None:
+    """docker's untag and delete events, one per line of a removal's report."""
+    for line in report:
+        if "Untagged" in line:
+            events.emit(root, "image", "untag", image_id, {"name": line["Untagged"]})
+        else:
+            events.emit(root, "image", "delete", image_id, {"name": image_id})
 
 
 def prune(root: str, every: bool = False) -> dict:
@@ -234,7 +247,9 @@ def pull(root: str, name: str, platform: str, config_dir: str | None, progress) 
     ref = parse_ref(name)
     with store(root) as st:
         transfer.pull(st, ref, platform, Config(config_dir), progress)
-    return str(ref) if not (ref.digest and ref.tag) else f"{ref.name}@{ref.digest}"
+    shown = str(ref) if not (ref.digest and ref.tag) else f"{ref.name}@{ref.digest}"
+    events.emit(root, "image", "pull", shown, {"name": shown})
+    return shown
 
 
 def push(root: str, name: str, config_dir: str | None, progress) -> str:
@@ -242,7 +257,9 @@ def push(root: str, name: str, config_dir: str | None, progress) -> str:
     from runtime.image import transfer
     from runtime.image.config import Config
     with store(root) as st:
-        return transfer.push(st, name, Config(config_dir), progress)
+        digest = transfer.push(st, name, Config(config_dir), progress)
+    events.emit(root, "image", "push", name, {"name": name})
+    return digest
 
 
 def import_(root: str, path: str, reference: str | None, changes: list) -> str:
@@ -261,7 +278,9 @@ def import_(root: str, path: str, reference: str | None, changes: list) -> str:
     if not os.path.isfile(path):
         raise InvalidArgument(f"{path}: no such file")
     with store(root) as st:
-        return st.image_id(archive.import_rootfs(st, path, reference, cmd))
+        image_id = st.image_id(archive.import_rootfs(st, path, reference, cmd))
+    events.emit(root, "image", "import", image_id, {"name": reference or image_id})
+    return image_id
 
 
 def load(root: str, path: str, shown_as: str | None = None) -> list:
@@ -270,11 +289,14 @@ def load(root: str, path: str, shown_as: str | None = None) -> list:
     from runtime.image import archive, layout
     with store(root) as st:
         try:
-            return (layout if layout.is_layout(path) else archive).load(st, path)
+            loaded = (layout if layout.is_layout(path) else archive).load(st, path)
         except HullError as e:
             if shown_as:
                 e.msg = e.msg.replace(path, shown_as)  # never a temporary file's name
             raise
+    for name in loaded:
+        events.emit(root, "image", "load", name, {"name": name})
+    return loaded
 
 
 def save(root: str, names: list, path: str, fmt: str = "docker-archive") -> None:
@@ -287,6 +309,8 @@ def save(root: str, names: list, path: str, fmt: str = "docker-archive") -> None
             archive.save(st, names, path)
         else:
             layout.save(st, names, path, archive=fmt == "oci-archive")
+    for name in names:
+        events.emit(root, "image", "save", name, {"name": name})
 
 
 def tag(root: str, source: str, target: str) -> None:
@@ -295,6 +319,8 @@ def tag(root: str, source: str, target: str) -> None:
     with store(root) as st:
         _, desc = st.lookup(source)
         st.tag(parse_ref(target), desc)
+        image_id = st.image_id(desc)
+    events.emit(root, "image", "tag", image_id, {"name": parse_ref(target).familiar()})
 
 
 def tmp_dir(root: str) -> str:

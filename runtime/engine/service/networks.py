@@ -2,6 +2,7 @@
 runtime/network, plus the built-in host and none that docker lists too."""
 import zlib
 
+from runtime.engine import events
 from runtime.errors import Conflict, InvalidArgument, NotFound
 
 BUILTIN = {"host": "host", "none": "null"}  # name -> driver
@@ -24,6 +25,7 @@ def create(root: str, body: dict) -> dict:
     config = ((body.get("IPAM") or {}).get("Config") or [{}])[0]
     net = _nets(root).create(body.get("Name") or "", config.get("Subnet"), config.get("Gateway"),
                              bool(body.get("Internal")), body.get("Labels") or {})
+    events.emit(root, "network", "create", net["Id"], {"name": net["Name"], "type": "bridge"})
     return {"Id": net["Id"], "Warning": ""}
 
 
@@ -84,6 +86,7 @@ def drop(root: str, net: dict) -> None:
         netlink.remove_link(net["Bridge"])
     except OSError:
         pass
+    events.emit(root, "network", "destroy", net["Id"], {"name": net["Name"], "type": "bridge"})
 
 
 def prune(root: str) -> dict:
@@ -122,6 +125,7 @@ def connect(root: str, ref: str, body: dict) -> None:
             c.state["Network"] = attached + [a]
             c.save_state()
         c.save_config()
+    events.emit(root, "network", "connect", net["Id"], {"container": c.id, "name": net["Name"], "type": "bridge"})
     if runner.needs_dns(c):
         from runtime.engine import monitor
         monitor.request(root, op="dns")
@@ -151,5 +155,6 @@ def disconnect(root: str, ref: str, body: dict) -> None:
         c.state["Network"] = [a for i, a in enumerate(attached) if i not in mine]
         c.save_state()
         c.save_config()
+    events.emit(root, "network", "disconnect", net["Id"], {"container": c.id, "name": net["Name"], "type": "bridge"})
 
 

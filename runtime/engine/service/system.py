@@ -6,6 +6,23 @@ import os
 from runtime.engine.containers import Containers, du
 
 
+def events(root: str, since: float | None = None, until: float | None = None, filters: dict | None = None,
+           follow: bool | None = None):
+    """GET /events: docker's event messages in order (a generator). Without since or until only new
+    ones; it follows until `until` passes (forever without one), as docker's stream does."""
+    from runtime.engine import events as journal
+    match = journal.matcher(filters or {})
+    lo = None if since is None else int(since * 10 ** 9)
+    hi = None if until is None else int(until * 10 ** 9)
+    if lo is not None and hi is not None and hi < lo:
+        from runtime.errors import InvalidArgument
+        raise InvalidArgument(f"`since` time ({since}) cannot be after `until` time ({until})")
+    if follow is None:
+        import time
+        follow = hi is None or hi > time.time_ns()
+    return (e for e in journal.read(root, lo, hi, follow) if match(e))
+
+
 def info(root: str) -> dict:
     """GET /info: docker's SystemInfo (the fields hull has)."""
     from runtime import __version__, cgroups
