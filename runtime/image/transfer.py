@@ -110,18 +110,20 @@ def push(store: Store, name: str, config: Config | None = None, progress: Progre
     sources = _mount_sources(store, ref)
     for blob in layers + [manifest["config"]]:
         d = blob["digest"]
+        # docker's lines name layers only: the config goes up too, silently
+        shown = progress if blob is not manifest["config"] else Progress(quiet=True)
         short = d[7:19]
         if reg.has_blob(ref.path, d):
-            progress.line(f"{short}: Layer already exists")
+            shown.line(f"{short}: Layer already exists")
             continue
         location = None
         if d in sources:
             location = reg.mount_blob(ref.path, d, sources[d])
             if location is None:
-                progress.line(f"{short}: Mounted from {sources[d]}")
+                shown.line(f"{short}: Mounted from {sources[d]}")
                 continue
-        reg.upload_blob(ref.path, d, store.blob_path(d), location, progress.bar(d, "Pushing"))
-        progress.line(f"{short}: Pushed")
+        reg.upload_blob(ref.path, d, store.blob_path(d), location, shown.bar(d, "Pushing"))
+        shown.line(f"{short}: Pushed")
     if layers == manifest["layers"]:
         with open(store.blob_path(desc["digest"]), "rb") as f:
             data = f.read()  # byte for byte: the registry's digest is the store's

@@ -232,12 +232,12 @@ def test_push_gzips_plain_layers_once(hull, registry):
     name = f"{registry.addr}/gz/busybox:1"
     hull("tag", "busybox", name)
     out = hull("push", name).stdout
-    assert out.count(": Pushed") == 2
+    assert out.count(": Pushed") == 1  # the layer: docker lists no config blob
     manifest = json.loads(subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{name}"],
                                          check=True, capture_output=True, text=True).stdout)
     assert manifest["layers"][0]["mediaType"].endswith("gzip")
     again = hull("push", name).stdout
-    assert again.count(": Layer already exists") == 2 and "Pushed" not in again
+    assert again.count(": Layer already exists") == 1 and "Pushed" not in again
 
 
 def test_a_stopped_registry_times_out(hull, tmp_path):

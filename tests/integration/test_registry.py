@@ -105,7 +105,7 @@ def test_push_is_read_by_skopeo_and_mounts_across_repositories(registry, archive
     name = f"{registry.addr}/pushed/busybox:v1"
     hull("tag", "busybox", name)
     out = hull("push", name).stdout
-    assert out.count(": Pushed") == 2, out  # the layer and the config
+    assert out.count(": Pushed") == 1, out  # the layer; the config goes up unlisted, as docker's
     # skopeo reads back the same manifest, byte for byte (same digest) ...
     info = json.loads(hull("image", "inspect", name).stdout)[0]
     digest = info["RepoDigests"][0].split("@")[1]
@@ -121,13 +121,13 @@ def test_push_is_read_by_skopeo_and_mounts_across_repositories(registry, archive
     second = f"{registry.addr}/second/busybox:v1"
     hull("tag", name, second)
     out = hull("push", second).stdout
-    assert out.count("Mounted from pushed/busybox") == 2 and "Pushed" not in out, out
+    assert out.count("Mounted from pushed/busybox") == 1 and "Pushed" not in out, out
     for blob in json.loads(subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{second}"],
                                           check=True, capture_output=True, text=True).stdout)["layers"]:
         req = urllib.request.Request(f"http://{registry.addr}/v2/second/busybox/blobs/{blob['digest']}", method="HEAD")
         assert urllib.request.urlopen(req, timeout=5).status == 200
     # a push of what is there sends nothing
-    assert hull("push", second).stdout.count("Layer already exists") == 2
+    assert hull("push", second).stdout.count("Layer already exists") == 1
     # a name without a registry part goes to docker.io: refused here before any traffic
     p = hull("push", "no-such-image:1", check=False)
     assert p.returncode == 1 and "No such image" in p.stderr
@@ -357,7 +357,7 @@ def test_bearer_tokens_from_a_token_service(tmp_path, archive, hull):
         hull("pull", f"{server.addr}/team/app:1")
         hull("tag", f"{server.addr}/team/app:1", f"{server.addr}/team/copy:1")
         out = hull("push", f"{server.addr}/team/copy:1").stdout
-        assert out.count("Mounted from team/app") == 2, out
+        assert out.count("Mounted from team/app") == 1, out
         # the mount asked for push on the target and pull on the source, in one token
         assert (True, ["repository:team/copy:pull,push", "repository:team/app:pull"]) in tokens.scopes
         assert skopeo_digest(f"{server.addr}/team/copy:1", "--creds", "hull:secret") == \
