@@ -35,7 +35,7 @@ VERBS = [
         Flag("all", "a", help="all containers (default: running ones)"), Flag("quiet", "q", help="only IDs"),
         Flag("last", "n", value=True, kind=int, help="the N last created"), Flag("latest", "l", help="the last created"),
         Flag("no-trunc", help="do not shorten"), Flag("size", "s", help="show sizes"),
-        Flag("filter", "f", value=True, many=True, help="status=, name=, label=, ancestor=, id=, exited="),
+        Flag("filter", "f", value=True, many=True, help="id=, name=, label=, status=, exited=, ancestor=, before=, since=, volume=, network=, publish=, expose=, health=, isolation=, is-task="),
         FORMAT]),
     Verb("inspect", "details of containers or images as JSON", [
         Flag("format", "f", value=True, help="a Go template: {{.State.Status}}"),
@@ -154,7 +154,7 @@ def ps_row(s: dict, now: float, no_trunc: bool, size: bool):
         cmd = cmd[:19] + "…"
     created = time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(s["Created"]))
     mounts = [m.get("Name") or m["Source"] for m in s["Mounts"] if m["Type"] != "tmpfs"]
-    ports = ", ".join(f"{p['IP']}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}"
+    ports = ", ".join((f"{p['IP']}:{p['PublicPort']}->" if p.get("PublicPort") else "") + f"{p['PrivatePort']}/{p['Type']}"
                       for p in sorted(s["Ports"], key=lambda p: (p["PrivatePort"], p["Type"])))
     row = Struct({
         "Command": json.compact(cmd), "CreatedAt": created, "ID": s["Id"] if no_trunc else s["Id"][:12],

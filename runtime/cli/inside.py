@@ -18,12 +18,15 @@ VERBS = [
         Flag("follow", "f", help="keep printing new output until the container stops"),
         Flag("tail", "n", value=True, help="only the last N lines"), Flag("timestamps", "t", help="show times"),
         Flag("since", value=True, help="from this time (RFC 3339, or a duration like 10m)"),
-        Flag("until", value=True, help="up to this time")], ["container"]),
+        Flag("until", value=True, help="up to this time"),
+        Flag("details", help="the attributes --log-opt labels=/env= gave each line")], ["container"]),
     Verb("exec", "run a command in a running container", [
         Flag("interactive", "i", help="keep stdin open"), Flag("tty", "t", help="a terminal"),
         Flag("detach", "d", help="do not wait"), Flag("env", "e", value=True, many=True, help="KEY=VALUE"),
         Flag("workdir", "w", value=True, help="working directory"), Flag("user", "u", value=True, help="USER[:GROUP]"),
-        Flag("privileged", help="every capability")], ["container"], rest=True, rest_name="COMMAND [ARG...]"),
+        Flag("privileged", help="every capability"),
+        Flag("detach-keys", value=True, default="ctrl-p,ctrl-q", help="the keys that detach from its terminal")],
+        ["container"], rest=True, rest_name="COMMAND [ARG...]"),
     Verb("top", "a container's processes", [], ["container"], rest=True, rest_name="[ps OPTIONS]"),
     Verb("stats", "CPU, memory, I/O and process counts", [
         Flag("no-stream", help="print once and exit"), Flag("all", "a", help="stopped containers too"), FORMAT,
@@ -62,17 +65,18 @@ def cmd_logs(args):
             return False
         return c.status() in ("running", "paused", "restarting")
     logs.show(c.path(f"{c.id}-json.log"), sys.stdout, sys.stderr, tail, args.timestamps, display.time_arg(args.since, now),
-              display.time_arg(args.until, now), still_running if args.follow else None)
+              display.time_arg(args.until, now), still_running if args.follow else None, bool(args.details))
     return 0
 
 
 def cmd_exec(args):
     from runtime.engine import attach
+    attach.detach_bytes(args.detach_keys)  # refused before anything runs
     c = service.running(args.root, args.container)
     if not args.command:
         raise InvalidArgument("exec: give a command to run")
     return attach.exec_in(c, args.command, bool(args.interactive), bool(args.tty), bool(args.detach),
-                          args.env or [], args.workdir, args.user, bool(args.privileged))
+                          args.env or [], args.workdir, args.user, bool(args.privileged), args.detach_keys)
 
 
 def cmd_top(args):

@@ -1,11 +1,11 @@
 """hull run, create, start and attach: flags -> the body docker's CLI would send to
 POST /containers/create -> runtime/engine/service/containers.py. Translation and output only.
 
-`hull run` in the foreground is its own container's watcher (it creates the container through the
-service, then relays its output to the terminal and the log, and records the exit): follow it from
-cmd_run to service.containers.create, then attach.run_in_foreground, runner.launch, the core's
-lifecycle.create and init.py's execve. Detached containers (`run -d`, `start`) are watched by the
-root's shared monitor (runtime/engine/monitor.py).
+Every container is watched by the root's shared monitor (runtime/engine/monitor/), which starts
+it, logs its output, records its exit and applies --rm; a foreground `hull run` attaches to it as
+docker's CLI does to dockerd. Follow it from cmd_run to service.containers.create, then
+service.containers.run_foreground, attach.attach, the monitor's start (monitor/loop.py),
+runner.launch, the core's lifecycle.create and init.py's execve.
 """
 import os
 import sys
@@ -51,7 +51,7 @@ RUN_FLAGS = [
     Flag("ip", value=True, help="the container's address on its network"),
     Flag("network-alias", value=True, many=True, help="another name for it on a user network"),
     Flag("log-driver", value=True, help="json-file (the only one)"),
-    Flag("log-opt", value=True, many=True, help="max-size=10m, max-file=3"),
+    Flag("log-opt", value=True, many=True, help="max-size=10m, max-file=3, labels=K,.., env=K,.., env-regex=RE"),
     Flag("shm-size", value=True, help="size of /dev/shm (default 64m)"),
     Flag("dns", value=True, many=True, help="a DNS server for resolv.conf"),
     Flag("dns-search", value=True, many=True, help="a DNS search domain"),
@@ -297,26 +297,14 @@ def cmd_run(args):
         return 1
     from runtime.engine.attach import detach_bytes
     detach_bytes(args.detach_keys)  # refused before anything is made
-    agent = None
-    network = args.net or args.network
-    if not args.detach and network not in ("none", "host") and not network.startswith("container:"):
-        from runtime.engine import monitor
-        agent = monitor.NetlinkClient(args.root)  # the monitor sets the network up (and starts meanwhile)
-    try:
-        cid = create(args)
-        if args.detach:
-            service.start(args.root, cid)
-            print(cid)
-            return 0
-        return run_attached(args.root, cid, bool(args.interactive), bool(args.tty), agent, args.detach_keys)
-    finally:
-        if agent is not None:
-            agent.close()
-
-
-def run_attached(root: str, ref: str, interactive: bool, tty: bool, agent=None, detach_keys=None) -> int:
-    """The foreground run; the container's exit code (docker's)."""
-    return service.run_foreground(root, ref, interactive, tty, agent, detach_keys or DETACH_KEYS)
+    from runtime.engine import monitor
+    monitor.warm(args.root)  # the monitor starts the container: if none runs, one starts during create
+    cid = create(args)
+    if args.detach:
+        service.start(args.root, cid)
+        print(cid)
+        return 0
+    return service.run_foreground(args.root, cid, bool(args.interactive), args.detach_keys)
 
 
 def cmd_start(args):
@@ -329,8 +317,7 @@ def cmd_start(args):
             return 0
         if _not_a_tty(args.interactive, bool(c.config["Config"].get("Tty"))):
             return 1
-        return run_attached(args.root, c.id, bool(args.interactive), bool(c.config["Config"].get("Tty")),
-                            detach_keys=args.detach_keys)
+        return service.run_foreground(args.root, c.id, bool(args.interactive), args.detach_keys)
     failed = 0
     for ref in refs:
         try:

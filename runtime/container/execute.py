@@ -53,9 +53,11 @@ def process_from_args(config: dict, command: list, tty: bool, cwd: str | None, e
 
 
 def execute(store: Store, cid: str, raw_process: dict | None, plain: dict | None = None, detach: bool = False,
-            pid_file: str | None = None, console_socket: str | None = None) -> int:
+            pid_file: str | None = None, console_socket: str | None = None, relay=None) -> int:
     """Run the process in the container: raw_process (an OCI process object), or runc's plain
-    form (`plain`: process_from_args' keywords). Detached: return 0 once it runs. Else: its exit code."""
+    form (`plain`: process_from_args' keywords). Detached: return 0 once it runs. Else: its exit code.
+    relay(pid, pty_master): the caller's own terminal relay (hull exec's, with detach keys) in
+    place of wait_for's; it returns the wait status, or None when the user detached (then 0)."""
     c = store.get(cid)
     status = c.status()
     if status != "running":
@@ -111,7 +113,8 @@ def execute(store: Store, cid: str, raw_process: dict | None, plain: dict | None
         from runtime.container.lifecycle import forward_signals, wait_for
         forward = forward_signals(pid)
         try:
-            return proc.exit_code(wait_for(pid, pty_master))
+            status = (relay or wait_for)(pid, pty_master)
+            return 0 if status is None else proc.exit_code(status)
         finally:
             for s, old in forward.items():
                 signal.signal(s, old)

@@ -1,9 +1,10 @@
-"""Connecting a terminal to containers: the foreground run (this process watches its container),
-exec into a running one, and attach to one the monitor watches.
+"""Connecting a terminal to containers: attach (`hull run` in the foreground, `start -a`,
+`attach`: the monitor watches the container and streams it here), exec into a running one, and
+the build's RUN steps (run_in_foreground: the builder watches the step's container itself).
 
-A foreground `hull run` is a child subreaper: the container's init becomes its child, its output
-comes through pipes (or a pty with -t) that are copied to the terminal and to the json-file log,
-and its exit status is written to the container's state before hull exits with it.
+run_in_foreground makes its caller a child subreaper: the container's init becomes its child, its
+output comes through pipes that are copied to the caller's fds and to the json-file log, and its
+exit status is written to the container's state before it returns.
 """
 import os
 import select
@@ -57,8 +58,7 @@ def run_in_foreground(c, interactive: bool, tty: bool, agent=None, out: tuple = 
     if runner.needs_dns(c):
         from runtime.engine import monitor
         monitor.request(c.root, op="dns")  # the monitor answers names on user networks
-    writer = logs.Writer(c.path(f"{c.id}-json.log"), *logs.parse_options(
-        c.config["HostConfig"].get("LogConfig", {}).get("Config") or {}))
+    writer = logs.writer_for(c)
     from runtime.container.lifecycle import forward_signals
     forwarded = forward_signals(pid) if not tty else {}  # docker run's --sig-proxy
     try:
@@ -177,9 +177,11 @@ class _RawTerminal:
 
 
 def exec_in(c, command: list, interactive: bool, tty: bool, detach: bool, env: list, workdir: str | None,
-            user: str | None, privileged: bool) -> int:
+            user: str | None, privileged: bool, detach_keys: str = "ctrl-p,ctrl-q") -> int:
     """docker exec: the process of the container's config with this command (and -e/-w/-u), in its
-    namespaces and cgroup (the core's execute). Returns its exit code (0 with -d)."""
+    namespaces and cgroup (the core's execute). Returns its exit code (0 with -d, or when the
+    detach keys are typed on its terminal)."""
+    keys = detach_bytes(detach_keys)
     from runtime import fastjson as json
     from runtime.container import execute
     from runtime.engine import bundle
@@ -199,19 +201,25 @@ def exec_in(c, command: list, interactive: bool, tty: bool, detach: bool, env: l
     exec_id, what = os.urandom(32).hex(), " ".join(command)
     events.container(c, f"exec_create: {what}", execID=exec_id)
     events.container(c, f"exec_start: {what}", execID=exec_id)
-    code = execute.execute(runner.core_store(c.root), c.id, process, detach=detach)
+    relay = _TerminalRelay(c.root, keys) if tty and not detach else None
+    code = execute.execute(runner.core_store(c.root), c.id, process, detach=detach, relay=relay)
     if not detach:
         events.container(c, "exec_die", execID=exec_id, exitCode=code)
     return code
 
 
 def attach(c, stdin: bool, detach_keys: str, start: bool = False) -> int:
-    """`hull attach` (and, with start, `hull run -it` / `start -ai`): the monitor streams the
-    container's output here (and our stdin there) until it exits (its code) or the detach keys are
-    typed (0; the container goes on under the monitor). start: the monitor starts it first, with
-    this connection attached before any output is read, so nothing printed at start is missed."""
+    """`hull attach` (and, with start, a foreground `hull run` / `start -a`): the monitor streams
+    the container's output here (and our stdin there) until it exits (its code) or, on a terminal,
+    the detach keys are typed (0; the container goes on under the monitor). start: the monitor
+    starts it first, with this connection attached before any output is read, so nothing printed
+    at start is missed. Whatever happens to this process (a closed terminal, kill -9), the monitor
+    records the exit and applies --rm. Without a terminal, our signals go to the container
+    (docker's --sig-proxy)."""
     from runtime.engine import monitor
-    detacher = Detacher(detach_bytes(detach_keys))
+    keys = detach_bytes(detach_keys)
+    if start:
+        events.container(c, "attach")  # docker's order: attached, then started
     sock = monitor.connect(c.root)
     from runtime import fastjson as json
     sock.sendall(json.dumps({"op": "start" if start else "attach", "attach": True, "id": c.id,
@@ -221,9 +229,13 @@ def attach(c, stdin: bool, detach_keys: str, start: bool = False) -> int:
         sock.close()
         from runtime.errors import from_wire
         raise from_wire(reply)
-    events.container(c, "attach")
+    if not start:
+        events.container(c, "attach")
     tty = reply.get("tty")
+    detacher = Detacher(keys if tty else b"")  # docker reads detach keys on a terminal only
     raw = _RawTerminal() if tty and stdin else None
+    from runtime.container.lifecycle import forward_signals
+    forwarded = forward_signals(reply["pid"]) if not tty else {}
 
     def resize(*_):
         from runtime.linux import tty as tty_mod
@@ -234,38 +246,104 @@ def attach(c, stdin: bool, detach_keys: str, start: bool = False) -> int:
     if tty and os.isatty(0):
         resize()
         old_winch = signal.signal(signal.SIGWINCH, resize)
-    readers = [sock] + ([0] if stdin else [])
+    if stdin:  # input in a thread of its own: a blocked send never stops us reading the output
+        import threading
+        threading.Thread(target=_send_input, args=(sock, detacher), daemon=True).start()
     try:
         while True:
-            try:
-                ready, _, _ = select.select(readers, [], [])
-            except InterruptedError:
-                continue
-            if sock in ready:
-                frame = monitor.read_frame(sock)
-                if frame is None:
-                    return 0
-                stream, data = frame
-                if stream == monitor.EXIT:
-                    return json.loads(data)["code"]
-                _write_all(2 if stream == monitor.STDERR else 1, data)
-            if 0 in ready:
-                data = os.read(0, 4096)
-                if not data:
-                    readers.remove(0)
-                    continue
-                data, detached = detacher.feed(data)
-                if data:
-                    monitor.send_frame(sock, monitor.STDIN, data)
-                if detached:
-                    os.write(2, b"\r\nread escape sequence\r\n")
-                    return 0
+            frame = monitor.read_frame(sock)
+            if frame is None:
+                return 0  # detached (or the monitor went away: the container's record says how it ended)
+            stream, data = frame
+            if stream == monitor.EXIT:
+                return json.loads(data)["code"]
+            _write_all(2 if stream == monitor.STDERR else 1, data)
     finally:
+        for s, old in forwarded.items():
+            signal.signal(s, old)
         if old_winch is not None:
             signal.signal(signal.SIGWINCH, old_winch)
         if raw:
             raw.restore()
         sock.close()
+
+
+class _TerminalRelay:
+    """exec -it's terminal with docker's detach keys: our keys to its pty, its output to us, until
+    it ends (its wait status) or the keys are typed (None): then the pty goes to the monitor, which
+    reads it until the process ends, so the process is neither hung up nor blocked on output."""
+
+    def __init__(self, root: str, keys: bytes):
+        self.root, self.keys = root, keys
+
+    def __call__(self, pid: int, master: int):
+        import threading
+        done_r, done_w = os.pipe2(os.O_CLOEXEC)
+        status = []
+
+        def reap():
+            status.append(os.waitpid(pid, 0)[1])
+            os.write(done_w, b"x")
+        threading.Thread(target=reap, daemon=True).start()
+        detacher, raw = Detacher(self.keys), _RawTerminal()
+        if os.isatty(0):
+            _copy_winsize(master)
+        readers = [master, done_r, 0]
+        try:
+            while True:
+                try:
+                    ready, _, _ = select.select(readers, [], [])
+                except InterruptedError:
+                    continue
+                if master in ready and not self._copy_out(master):
+                    readers.remove(master)  # every holder of the terminal closed it: the reap follows
+                if done_r in ready:
+                    while master in readers and select.select([master], [], [], 0)[0] and self._copy_out(master):
+                        pass  # what it wrote last
+                    os.close(done_w)  # (left open on a detach: the reaper may still write to it)
+                    return status[0]
+                if 0 in ready:
+                    data = os.read(0, 65536)
+                    if not data:
+                        readers.remove(0)
+                        continue
+                    data, detached = detacher.feed(data)
+                    _write_all(master, data)
+                    if detached:
+                        from runtime.engine import monitor
+                        monitor.adopt_terminal(self.root, master)
+                        os.write(2, b"\r\nread escape sequence\r\n")
+                        return None
+        finally:
+            raw.restore()
+            os.close(done_r)
+
+    @staticmethod
+    def _copy_out(master: int) -> bool:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other side is closed
+            return False
+        _write_all(1, data)
+        return bool(data)
+
+
+def _send_input(sock, detacher) -> None:
+    """Our stdin to the container until it ends (then an empty frame: its stdin ends too) or the
+    detach keys are typed (then the connection is shut, which ends attach's loop)."""
+    from runtime.engine import monitor
+    try:
+        while data := os.read(0, 65536):
+            data, done = detacher.feed(data)
+            if data:
+                monitor.send_frame(sock, monitor.STDIN, data)
+            if done:
+                os.write(2, b"\r\nread escape sequence\r\n")
+                sock.shutdown(2)
+                return
+        monitor.send_frame(sock, monitor.STDIN, b"")
+    except OSError:
+        pass  # the container ended and the monitor closed the connection
 
 
 class Detacher:

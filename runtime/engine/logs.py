@@ -5,6 +5,8 @@
 stdout and stderr kept apart; a chunk without a newline (a prompt, or 16 KiB of one long line) is
 written as it came, as docker does. Rotation as --log-opt max-size=10m,max-file=3 asks: ID-json.log
 is renamed .1 (.1 to .2 ...) when it would pass max-size, and the oldest beyond max-file goes.
+--log-opt labels=a,b / env=X,Y / env-regex=^X add the container's values as "attrs" to each record,
+which `logs --details` prints before each line.
 """
 import os
 import time
@@ -16,10 +18,19 @@ from runtime.errors import InvalidArgument
 PARTIAL = 16 * 1024  # docker's json-file splits longer lines
 
 
+OPTIONS = {"max-size", "max-file", "labels", "labels-regex", "env", "env-regex"}
+
+
 def parse_options(opts: dict) -> tuple:
     """(max bytes or None, max files) from --log-opt max-size=10m,max-file=3."""
+    import re
     from runtime.units import parse_bytes
-    unknown = set(opts) - {"max-size", "max-file"}
+    for key in ("labels-regex", "env-regex"):
+        try:
+            re.compile(opts.get(key) or "")
+        except re.error as e:
+            raise InvalidArgument(f"invalid log opt {key}={opts[key]!r}: {e}") from None
+    unknown = set(opts) - OPTIONS
     if unknown:
         raise InvalidArgument(f"unknown log opt '{sorted(unknown)[0]}' for json-file log driver")
     size = parse_bytes(opts["max-size"], "log-opt max-size") if opts.get("max-size") else None
@@ -32,11 +43,35 @@ def parse_options(opts: dict) -> tuple:
     return size, files
 
 
+def attrs(opts: dict, labels: dict, env: list) -> dict:
+    """The extra attributes json-file gives each record: the labels and environment variables the
+    log options name (docker's logger.Info.ExtraAttributes)."""
+    import re
+    out = {}
+    named = set(filter(None, (opts.get("labels") or "").split(",")))
+    pattern = opts.get("labels-regex")
+    out.update({k: v for k, v in labels.items() if k in named or (pattern and re.search(pattern, k))})
+    variables = dict(e.partition("=")[::2] for e in env)
+    named = set(filter(None, (opts.get("env") or "").split(",")))
+    pattern = opts.get("env-regex")
+    out.update({k: v for k, v in variables.items() if k in named or (pattern and re.search(pattern, k))})
+    return out
+
+
+def writer_for(c) -> "Writer":
+    """The log writer of a container, as its create options ask."""
+    opts = c.config["HostConfig"].get("LogConfig", {}).get("Config") or {}
+    cfg = c.config["Config"]
+    return Writer(c.path(f"{c.id}-json.log"), *parse_options(opts),
+                  attrs(opts, cfg.get("Labels") or {}, cfg.get("Env") or []))
+
+
 class Writer:
     """Appends a container's output to its log, a line per record."""
 
-    def __init__(self, path: str, max_size: int | None = None, max_files: int = 1):
+    def __init__(self, path: str, max_size: int | None = None, max_files: int = 1, attrs: dict | None = None):
         self.path, self.max_size, self.max_files = path, max_size, max_files
+        self.attrs = {"attrs": attrs} if attrs else {}
         self.f = open(path, "ab", buffering=0)
         self.pending = {"stdout": b"", "stderr": b""}
 
@@ -59,7 +94,7 @@ class Writer:
                 self.pending[s] = b""
 
     def _record(self, stream: str, data: bytes) -> None:
-        line = (json.dumps({"log": data.decode("utf-8", errors="replace"), "stream": stream,
+        line = (json.dumps({"log": data.decode("utf-8", errors="replace"), "stream": stream, **self.attrs,
                             "time": now_rfc3339()}) + "\n").encode()
         if self.max_size and self.f.tell() + len(line) > self.max_size and self.f.tell() > 0:
             self._rotate()
@@ -141,8 +176,14 @@ def _parse(line: bytes):
         return None  # a line cut short by a crash
 
 
+def details(r: dict) -> str:
+    """--details: the record's attrs as docker prints them, k=v sorted and query-escaped, then a space."""
+    from urllib.parse import quote_plus
+    return ",".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in sorted((r.get("attrs") or {}).items())) + " "
+
+
 def show(path: str, out, err, tail: int | None = None, timestamps: bool = False, since: float | None = None,
-         until: float | None = None, follow=None) -> None:
+         until: float | None = None, follow=None, with_details: bool = False) -> None:
     """Write the log's records to out (stdout) and err (stderr); with follow(), keep reading new
     records while it returns True."""
     from runtime.clock import parse_time
@@ -151,7 +192,7 @@ def show(path: str, out, err, tail: int | None = None, timestamps: bool = False,
         t = parse_time(r.get("time", "")) or 0
         if (since is not None and t < since) or (until is not None and t > until):
             return
-        text = (r["time"] + " " if timestamps else "") + r["log"]
+        text = (r["time"] + " " if timestamps else "") + (details(r) if with_details else "") + r["log"]
         (err if r.get("stream") == "stderr" else out).write(text)
     recs = records(path) if tail is None else last_records(path, tail) if tail > 0 else []
     for r in recs:

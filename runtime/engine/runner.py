@@ -278,6 +278,15 @@ def signal_container(c: Container, sig: int) -> None:
     events.container(c, "kill", signal=sig)
 
 
+def signal_if_running(c: Container, sig: int) -> None:
+    """For stop and rm -f: a container that ends by itself between our look and our signal is
+    fine (its watcher needs no lock of ours to see it exit)."""
+    try:
+        signal_container(c, sig)
+    except Conflict:
+        pass
+
+
 def wait_stopped(c: Container, timeout: float | None) -> bool:
     """Wait until the container's exit was recorded (by its watcher), or its init is gone and
     nobody watches it any more; True if it stopped in time."""
@@ -300,13 +309,12 @@ def stop(containers: Containers, c: Container, timeout: float | None, sig: str |
         if running:
             if c.state.get("Paused"):
                 unpause(c)
-            signal_container(c, first or stop_signal(c))  # stop_signal after the load: the record on disk
+            signal_if_running(c, first or stop_signal(c))  # stop_signal after the load: the record on disk
     if timeout is None:
         timeout = c.config["Config"].get("StopTimeout") or 10
     if running and not wait_stopped(c, timeout):
         with c:
-            if c.init_alive():
-                signal_container(c, signal.SIGKILL)
+            signal_if_running(c, signal.SIGKILL)
         wait_stopped(c, 30)
     with c:
         reconcile(c)
@@ -368,7 +376,7 @@ def remove(containers: Containers, ref: str, force: bool, volumes: bool = False)
         if c.init_alive():
             if c.state.get("Paused"):
                 unpause(c)
-            signal_container(c, signal.SIGKILL)
+            signal_if_running(c, signal.SIGKILL)
             wait_until(lambda: not c.init_alive(), 10)
         _release(c)
         _disconnect(c, c.state.get("Network") or [])

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from helpers import inspect, processes_mentioning, wait_for
+from helpers import inspect, processes_mentioning, reap, wait_for
 from runtime import cgroups
 
 pytestmark = pytest.mark.root
@@ -174,6 +174,20 @@ def test_log_rotation(engine):
     assert lines[-1].startswith("line-299-") and 10 < len(lines) < 300  # the oldest were rotated away
 
 
+def test_log_attributes_and_details(engine):
+    engine("run", "--name", "la", "-l", "app=web", "-l", "team=a b", "-e", "SECRET=1", "-e", "FOO=bar",
+           "--log-opt", "labels=app,team", "--log-opt", "env=FOO", "busybox", "echo", "hi")
+    record = json.loads(open(inspect(engine, "la", "{{.LogPath}}")).readline())
+    assert record["attrs"] == {"app": "web", "team": "a b", "FOO": "bar"}  # SECRET was not named
+    assert engine("logs", "--details", "la").stdout == "FOO=bar,app=web,team=a+b hi\n"  # docker's escaping
+    assert engine("logs", "la").stdout == "hi\n"
+    engine("run", "-d", "--name", "plain", "busybox", "echo", "x")
+    wait_for(lambda: engine("logs", "--details", "plain").stdout == " x\n", "a line without attributes")
+    p = engine("run", "--rm", "--log-opt", "env-regex=(", "busybox", "true", check=False)
+    assert p.returncode == 125 and p.stderr.startswith("Error: invalid log opt env-regex='('")
+    engine("rm", "la", "plain")
+
+
 def test_restart_policies(engine):
     engine("run", "-d", "--name", "onf", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo try; exit 3")
     wait_for(lambda: inspect(engine, "onf", "{{.RestartCount}} {{.State.Status}}") == "2 exited", "two restarts")
@@ -203,6 +217,27 @@ def test_attach_and_detach_keys(engine):
     assert t.wait() == 6
     wait_for(lambda: inspect(engine, "att", "{{.State.Status}} {{.State.ExitCode}}") == "exited 6", "the exit")
     assert "attached-42" in engine("logs", "att").stdout
+
+
+def test_exec_detach_keys(engine):
+    """exec -it detaches as attach does (--detach-keys): the process goes on, its terminal held
+    by the monitor; typed keys that only begin the sequence still reach it."""
+    engine("run", "-d", "--name", "ex", "busybox", "sleep", "100")
+    t = Terminal(engine.cmd("exec", "-it", "--detach-keys", "ctrl-x,x", "ex", "sh"), engine.env)
+    t.read(b"# ")  # the prompt: keys typed before it may answer the shell's own terminal queries
+    t.type(b"echo pid=$$ is-$((40+2))\r")
+    out = t.read(b"is-42").decode()
+    pid = re.search(r"pid=(\d+) is-42", out).group(1)
+    t.type(b"\x18y\r")  # ctrl-x then y: not the sequence, so both reach the shell
+    t.type(b"\x18x")
+    assert t.wait() == 0 and b"read escape sequence" in t.out
+    time.sleep(0.5)  # a hung-up shell would be gone by now
+    assert "sh" in engine("exec", "ex", "cat", f"/proc/{pid}/cmdline").stdout  # still there, not hung up
+    p = engine("exec", "--detach-keys", "ctrl-", "ex", "true", check=False)
+    assert p.returncode == 1 and "Invalid detach keys" in p.stderr
+    engine("exec", "ex", "kill", "-9", pid)  # the detached shell was orphaned to us (pytest is a subreaper)
+    wait_for(lambda: reap() or "sh" not in engine("exec", "ex", "ps", "-o", "comm").stdout, "the shell's end")
+    engine("rm", "-f", "ex")
 
 
 def test_stats_counts_network_traffic_and_redraws(engine):
@@ -322,6 +357,39 @@ def test_ps_format_filters_and_top(engine):
     assert p.returncode == 1 and "already in use" in p.stderr
 
 
+def test_ps_filters_docker_documents(engine):
+    engine("volume", "create", "vv")
+    engine("network", "create", "nn")
+    engine("run", "-d", "--name", "a1", "--network", "none", "busybox", "sleep", "100")
+    engine("run", "-d", "--name", "a2", "-p", "18080:80", "--expose", "90", "-v", "vv:/data", "busybox", "sleep", "100")
+    engine("run", "-d", "--name", "b3", "--network", "nn", "-v", "/tmp:/hosttmp", "busybox", "sleep", "100")
+    engine("run", "--name", "b4", "busybox", "true")
+
+    def names(*filters):
+        args = [a for f in filters for a in ("--filter", f)]
+        return engine("ps", "--format", "{{.Names}}", *args).stdout.split()
+    assert engine("ps", "--format", "{{.Ports}}", "--filter", "name=a2").stdout == "0.0.0.0:18080->80/tcp, 90/tcp\n"
+    assert names("publish=18080") == names("publish=18000-18100/tcp") == ["a2"]
+    assert names("publish=18080/udp") == names("publish=80") == []
+    assert names("expose=90") == names("expose=80") == ["a2"]
+    assert names("volume=vv") == ["a2"] and names("volume=/hosttmp") == ["b3"]
+    net_id = engine("network", "inspect", "-f", "{{.Id}}", "nn").stdout.strip()
+    assert names("network=nn") == names(f"network={net_id[:6]}") == ["b3"] and names("network=bridge") == ["a2"]
+    assert names("name=^a") == ["a2", "a1"] and names("name=^/b") == ["b3"]  # regular expressions, as moby's
+    assert names("before=b3") == ["a2", "a1"]
+    assert names("since=a2") == ["b4", "b3"]  # before and since include stopped ones
+    assert names("health=none") == ["b3", "a2", "a1"] and names("health=healthy") == []
+    assert names("is-task=true") == [] and len(names("isolation=default")) == 3
+    assert names("name=a", "volume=vv") == ["a2"] and names("name=a1", "name=b3") == ["b3", "a1"]
+    for bad, message in [("publish=x", "invalid filter 'publish=x'"), ("bogus=1", "invalid filter 'bogus'"),
+                         ("health=ok", "Unrecognised filter value for health: ok"),
+                         ("before=nosuch", "No such container: nosuch")]:
+        p = engine("ps", "--filter", bad, check=False)
+        assert (p.returncode, p.stderr) == (1, f"Error: {message}\n")
+    engine("rm", "-f", "a1", "a2", "b3", "b4")
+    engine("network", "rm", "nn")
+
+
 def test_rmi_refuses_an_image_in_use(engine):
     engine("create", "--name", "user", "busybox", "true")
     p = engine("rmi", "busybox", check=False)
@@ -366,17 +434,43 @@ def test_parallel_runs_and_removals(engine):
 
 
 def test_kill_9_of_a_foreground_run(engine):
+    """The client is not the container's watcher: killed, it loses neither the exit code nor --rm."""
     proc = subprocess.Popen(engine.cmd("run", "--name", "fg", "busybox", "sleep", "100"), env=engine.env)
     wait_for(lambda: engine("ps", "--format", "{{.Names}}").stdout == "fg\n", "the container")
     proc.kill()
     proc.wait()
-    assert inspect(engine, "fg", "{{.State.Status}}") == "running"  # it still runs: the truth
-    pid = int(inspect(engine, "fg", "{{.State.Pid}}"))
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: inspect(engine, "fg", "{{.State.Status}}") == "exited", "the lost exit")
-    assert inspect(engine, "fg", "{{.State.ExitCode}}") == "-1" and "lost" in inspect(engine, "fg", "{{.State.Error}}")
-    assert "Exited (-1)" in engine("ps", "-a", "--format", "{{.Status}}").stdout
-    engine("rm", "-f", "fg")
+    assert inspect(engine, "fg", "{{.State.Status}}") == "running"  # it goes on under the monitor
+    os.kill(int(inspect(engine, "fg", "{{.State.Pid}}")), signal.SIGKILL)
+    wait_for(lambda: inspect(engine, "fg", "{{.State.Status}}") == "exited", "the exit")
+    assert inspect(engine, "fg", "{{.State.ExitCode}}") == "137"  # recorded, not lost
+    assert re.fullmatch(r"Exited \(137\) (Less than a second|\d+ seconds?) ago\n",
+                        engine("ps", "-a", "--format", "{{.Status}}").stdout)
+    engine("rm", "fg")
+    proc = subprocess.Popen(engine.cmd("run", "--rm", "--name", "fgrm", "busybox", "sh", "-c", "sleep 1; exit 5"),
+                            env=engine.env, stdout=subprocess.DEVNULL)
+    wait_for(lambda: engine("ps", "--format", "{{.Names}}").stdout == "fgrm\n", "the container")
+    proc.kill()
+    proc.wait()
+    wait_for(lambda: engine("ps", "-a", "-q").stdout == "", "--rm applied after the client's death")
+    assert "container destroy fgrm" in engine("events", "--since", "30s", "--until", "0s",
+                                              "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}").stdout
+
+
+def test_foreground_streams_input_and_waits_for_a_slow_reader(engine):
+    """A foreground run's stdin and output go through the monitor: all of it, in order, ended
+    when ours ends; a reader that does not keep up slows its own container only."""
+    data = os.urandom(3 << 20)
+    p = subprocess.run(engine.cmd("run", "--rm", "-i", "busybox", "cat"), input=data, capture_output=True,
+                       env=engine.env, timeout=60)
+    assert p.returncode == 0 and p.stdout == data
+    engine("run", "-d", "--name", "tick", "busybox", "sh", "-c", "while true; do echo t; sleep 0.1; done")
+    slow = subprocess.Popen(engine.cmd("run", "--rm", "busybox", "head", "-c", "20000000", "/dev/zero"),
+                            env=engine.env, stdout=subprocess.PIPE)  # not read for now
+    wait_for(lambda: engine("ps", "-q").stdout.count("\n") == 2, "the flood")
+    before = engine("logs", "tick").stdout.count("t\n")
+    wait_for(lambda: engine("logs", "tick").stdout.count("t\n") >= before + 5, "the other container's log")
+    assert len(slow.stdout.read()) == 20000000 and slow.wait() == 0
+    engine("rm", "-f", "tick")
 
 
 def test_kill_9_of_the_monitor_and_of_an_init(engine):

@@ -28,7 +28,8 @@ def test_a_containers_life_in_events(engine):
     fmt = "{{.Type}} {{.Action}} {{or .Actor.Attributes.name .Actor.ID}}"  # a volume is named by its ID
     seen = events(engine, t0, "--format", fmt)
     assert seen == [
-        "container create " + seen[0].split()[-1], "container start " + seen[0].split()[-1],
+        "container create " + seen[0].split()[-1], "container attach " + seen[0].split()[-1],
+        "container start " + seen[0].split()[-1],
         "container die " + seen[0].split()[-1], "container destroy " + seen[0].split()[-1],
         "network create evnet", "volume create evvol", "container create ev1", "network connect evnet",
         "container start ev1", "container exec_create: true ev1", "container exec_start: true ev1",

@@ -19,6 +19,6 @@ The package, in the order a request travels:
     loop.py      the monitor itself: one selector loop over every container's pipes, its requests,
                  SIGCHLD, restarts (restart.py's rules) and DNS
 """
-from runtime.engine.monitor.client import NetlinkClient, call, connect, request  # noqa: F401
+from runtime.engine.monitor.client import NetlinkClient, adopt_terminal, call, connect, request, warm  # noqa: F401
 from runtime.engine.monitor.protocol import (EXIT, RESIZE, STDERR, STDIN, STDOUT, paths, read_frame,  # noqa: F401
                                              read_reply, send_frame)

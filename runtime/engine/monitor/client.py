@@ -35,6 +35,28 @@ def _spawn(root: str):
                                 stderr=log, start_new_session=True, close_fds=True)
 
 
+def warm(root: str) -> None:
+    """Start the root's monitor now if none runs, without waiting for it: it loads while the
+    caller does other work (a container's create), and answers when connect() comes."""
+    sock_path, _ = paths(root)
+    if not os.path.exists(sock_path):
+        _spawn(root)
+
+
+def adopt_terminal(root: str, master: int) -> None:
+    """Give the monitor a pty master to read (and discard) until the process on it ends: what
+    `hull exec -it` leaves behind when its detach keys are typed."""
+    from runtime.linux import tty
+    with connect(root) as s:
+        s.sendall(json.dumps({"op": "adopt"}).encode() + b"\n")
+        read_reply(s)  # ready: the fd goes in a message of its own
+        tty.send_fd(s, master, "pty")
+        reply = read_reply(s)
+    if "error" in reply:
+        from runtime.errors import from_wire
+        raise from_wire(reply)
+
+
 def request(root: str, **msg) -> dict:
     with connect(root) as s:
         s.sendall(json.dumps(msg).encode() + b"\n")
@@ -57,9 +79,7 @@ class NetlinkClient:
 
     def __init__(self, root: str):
         self.root = root
-        sock_path, _ = paths(root)
-        if not os.path.exists(sock_path):
-            _spawn(root)  # it starts while this run does its other work
+        warm(root)  # it starts while the caller does its other work
 
     def call(self, fn: str, **args):
         return call(self.root, op="netlink", fn=fn, args=args)["ok"]

@@ -6,18 +6,23 @@ import sys
 import time
 
 from runtime import fastjson as json
-from runtime.engine.monitor.protocol import EXIT, RESIZE, STDERR, STDIN, STDOUT, paths, read_frame, send_frame
+from runtime.engine.monitor.protocol import EXIT, RESIZE, STDERR, STDIN, STDOUT, frame, paths, read_frame
 
 IDLE_EXIT = float(os.environ.get("HULL_MONITOR_IDLE") or 2)  # seconds with nothing to watch before it goes
+OUTBOX_LIMIT = 1 << 20  # bytes waiting for a slow client before its container's output waits as well
 
 
 class Watch:
     """One running container as the monitor holds it."""
 
-    def __init__(self, cid, pid, fds, stdin_fd, tty, writer, started, reservation):
+    def __init__(self, cid, pid, fds, stdin_fd, tty, writer, started, reservation, stdin_once=False):
         self.cid, self.pid, self.fds, self.stdin_fd, self.tty = cid, pid, fds, stdin_fd, tty
         self.writer, self.started, self.clients, self.reservation = writer, started, [], reservation
         self.status = None  # waitpid status once reaped
+        self.stdin_once = stdin_once  # the first client's end of input closes the container's stdin
+        self.stdin_box = bytearray()  # client input the container has not read yet
+        self.stdin_eof = False  # its client's input ended: close its stdin after stdin_box
+        self.paused = False  # its output is not read while a client is too slow to take it
 
 
 class Monitor:
@@ -26,6 +31,9 @@ class Monitor:
         self.sock_path, self.lock_path = paths(root)
         self.sel = selectors.DefaultSelector()
         self.watches = {}    # init pid -> Watch
+        self.clients = {}    # attached connection -> (Watch, may it send stdin)
+        self.outbox = {}     # attached connection -> frames it has not taken yet
+        self.closing = set()  # connections to close once their outbox is empty
         self.restarts = {}   # container ID -> (when, delay)
         self.delays = {}     # container ID -> the next back-off delay
         self.idle_since = time.monotonic()
@@ -34,10 +42,10 @@ class Monitor:
         self.resolver = Resolver(root, self.sel, self._alive)
         # what the selector's keys carry ((kind, data)) -> who handles it; requests' "op" -> handler
         self.events = {"signal": self._on_signal, "accept": self._on_accept, "request": self._on_request,
-                       "client": self._on_client, "output": self._on_output, "dns": self._on_dns,
+                       "output": self._on_output, "dns": self._on_dns, "adopted": self._on_adopted,
                        "dns_reply": self._on_dns_reply}
         self.requests = {"start": self._op_start, "attach": self._op_attach, "netlink": self._op_netlink,
-                         "dns": self._op_dns, "ping": self._op_ping}
+                         "dns": self._op_dns, "ping": self._op_ping, "adopt": self._op_adopt}
 
     def _alive(self, cid: str) -> bool:
         from runtime.engine.containers import Container
@@ -64,14 +72,19 @@ class Monitor:
         self._listen()
         while True:
             timeout = self._next_timer()
-            for key, _ in self.sel.select(timeout):
+            for key, mask in self.sel.select(timeout):
                 kind, data = key.data
                 try:
-                    self.events[kind](key.fileobj, data)
+                    if kind == "client":
+                        self._on_client(key.fileobj, mask)
+                    else:
+                        self.events[kind](key.fileobj, data)
                 except Exception as e:  # noqa: BLE001 - one container's trouble must not end the others
                     sys.stderr.write(f"hull monitor: {kind}: {type(e).__name__}: {e}\n")
                     sys.stderr.flush()
             self._reap()
+            for w in [w for w in self.watches.values() if w.stdin_box]:
+                self._feed(w)
             self._due_restarts()
             self.resolver.refresh()
             self.resolver.expire()
@@ -151,18 +164,44 @@ class Monitor:
         self.resolver.refresh(force=True)
         return {"ok": True, "serving": sorted(self.resolver.sockets)}
 
+    def _op_adopt(self, conn, msg) -> dict:
+        """A detached exec's pty master: read until its process ends (client.adopt_terminal)."""
+        from runtime.linux import tty as tty_mod
+        conn.sendall(json.dumps({"ok": True}).encode() + b"\n")
+        fd = tty_mod.recv_fd(conn)
+        os.set_blocking(fd, False)
+        self.sel.register(fd, selectors.EVENT_READ, ("adopted", None))
+        return {"ok": True}
+
+    def _on_adopted(self, fd, _) -> None:
+        try:
+            if os.read(fd, 65536):
+                return  # nobody is attached to an exec: its output goes nowhere, as under docker
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        self._unregister(fd)
+        os.close(fd)
+
     def _op_ping(self, conn, msg) -> dict:
         return {"ok": True, "pid": os.getpid(), "watching": len(self.watches)}
 
     def _drop(self, conn) -> None:
+        self._unregister(conn)
+        w, _ = self.clients.pop(conn, (None, None))
+        self.outbox.pop(conn, None)
+        self.closing.discard(conn)
+        if w is not None:
+            w.clients.remove(conn)
+            self._pace(w)
+        conn.close()
+
+    def _unregister(self, fileobj) -> None:
         try:
-            self.sel.unregister(conn)
+            self.sel.unregister(fileobj)
         except (KeyError, ValueError):
             pass
-        for w in self.watches.values():
-            if conn in w.clients:
-                w.clients.remove(conn)
-        conn.close()
 
     # -- starting containers ----------------------------------------------------------------------------
     def start(self, cid: str) -> dict:
@@ -173,7 +212,7 @@ class Monitor:
             runner.reconcile(c)
             if c.init_alive():
                 return {"ok": True, "pid": c.state["Pid"], "already": True}
-            cfg, hc = c.config["Config"], c.config["HostConfig"]
+            cfg = c.config["Config"]
             tty, stdin = bool(cfg.get("Tty")), bool(cfg.get("OpenStdin"))
             ours, close_after = [], []
             if stdin and not tty:
@@ -217,9 +256,10 @@ class Monitor:
                 master = tty_mod.recv_fd(ours_sock)
                 ours_sock.close()
                 ours, in_w = [(master, "stdout")], master
-            size, files = logs.parse_options(hc.get("LogConfig", {}).get("Config") or {})
-            writer = logs.Writer(c.path(f"{cid}-json.log"), size, files)
-            w = Watch(cid, pid, ours, in_w, tty, writer, time.monotonic(), reservation)
+            writer = logs.writer_for(c)
+            w = Watch(cid, pid, ours, in_w, tty, writer, time.monotonic(), reservation, bool(cfg.get("StdinOnce")))
+            if in_w is not None:
+                os.set_blocking(in_w, False)  # input waits in stdin_box, never blocking the loop
             for fd, stream in ours:
                 os.set_blocking(fd, False)
                 self.sel.register(fd, selectors.EVENT_READ, ("output", (w, stream)))
@@ -235,31 +275,106 @@ class Monitor:
             conn.sendall(json.dumps({"error": f"container {cid[:12]} is not running", "kind": "Conflict"}).encode() + b"\n")
             conn.close()
             return
-        conn.sendall(json.dumps({"ok": True, "tty": w.tty}).encode() + b"\n")
+        conn.sendall(json.dumps({"ok": True, "tty": w.tty, "pid": w.pid}).encode() + b"\n")
+        os.set_blocking(conn.fileno(), False)  # (reads still wait up to its timeout: a frame comes whole)
         w.clients.append(conn)
-        self.sel.register(conn, selectors.EVENT_READ, ("client", (w, stdin)))
+        self.clients[conn] = (w, stdin)
+        self._arm(conn)
 
-    def _on_client(self, conn, data) -> None:
-        """A frame from an attached client: stdin for the container, or a terminal resize."""
-        w, stdin = data
+    # -- attached clients: frames both ways, neither side ever blocking the loop ----------------------
+    def _arm(self, conn) -> None:
+        """Listen to a client while its container can take more input; wait for it to be writable
+        while frames wait for it."""
+        w, _ = self.clients[conn]
+        events = (0 if w.stdin_box else selectors.EVENT_READ) | (selectors.EVENT_WRITE if self.outbox.get(conn) else 0)
+        if not events:
+            self._unregister(conn)
+        elif conn in self.sel.get_map():
+            self.sel.modify(conn, events, ("client", None))
+        else:
+            self.sel.register(conn, events, ("client", None))
+
+    def _on_client(self, conn, mask) -> None:
+        if mask & selectors.EVENT_WRITE:
+            self._flush(conn)
+        if mask & selectors.EVENT_READ and conn in self.clients:
+            self._on_frame(conn)
+
+    def _on_frame(self, conn) -> None:
+        """A frame from an attached client: stdin for the container (empty: its input ended), or
+        a terminal resize."""
+        w, stdin = self.clients[conn]
         try:
-            frame = read_frame(conn)
+            got = read_frame(conn)
         except OSError:
-            frame = None
-        if frame is None:
+            got = None
+        if got is None:
             self._drop(conn)
             return
-        stream, payload = frame
+        stream, payload = got
         if stream == STDIN and stdin and w.stdin_fd is not None:
             if payload:
-                try:
-                    os.write(w.stdin_fd, payload)
-                except OSError:
-                    pass
+                w.stdin_box += payload
+                self._feed(w)
+            elif w.stdin_once and not w.tty:
+                w.stdin_eof = True  # closed once what waits is written
+                self._feed(w)
         elif stream == RESIZE and w.tty:
             from runtime.linux import tty as tty_mod
             rows, cols = (int(x) for x in payload.split())
             tty_mod.set_winsize(w.fds[0][0], rows, cols)
+
+    def _feed(self, w: Watch) -> None:
+        """Write what waits for the container's stdin, as much as it takes now; its clients are
+        heard again once it has taken everything (the loop retries meanwhile)."""
+        try:
+            while w.stdin_box and w.stdin_fd is not None:
+                del w.stdin_box[:os.write(w.stdin_fd, w.stdin_box)]
+        except BlockingIOError:
+            pass
+        except OSError:  # the container closed its stdin
+            w.stdin_box.clear()
+        if w.stdin_box:
+            return
+        if w.stdin_eof and w.stdin_fd is not None:
+            os.close(w.stdin_fd)
+            w.stdin_fd = None
+        for conn in w.clients:
+            self._arm(conn)
+
+    def _send(self, conn, stream: int, data: bytes) -> None:
+        self.outbox.setdefault(conn, bytearray()).extend(frame(stream, data))
+        self._flush(conn)
+
+    def _flush(self, conn) -> None:
+        """Send what the client's socket takes now; the rest waits for it to be writable."""
+        box = self.outbox.get(conn)
+        try:
+            while box:  # os.write: socket.send would wait out the socket's timeout
+                del box[:os.write(conn.fileno(), box)]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._drop(conn)
+            return
+        if not box and conn in self.closing:
+            self._drop(conn)
+            return
+        self._arm(conn)
+        self._pace(self.clients[conn][0])
+
+    def _pace(self, w: Watch) -> None:
+        """Back-pressure: while one of its clients has OUTBOX_LIMIT bytes waiting, the container's
+        output is left in its pipe (the container waits, as under docker), not piled up here."""
+        slow = any(len(self.outbox.get(c) or b"") > OUTBOX_LIMIT for c in w.clients)
+        if slow == w.paused or w.status is not None:
+            return
+        w.paused = slow
+        for fd, stream in w.fds:
+            if slow:
+                self._unregister(fd)
+            else:
+                self.sel.register(fd, selectors.EVENT_READ, ("output", (w, stream)))
 
     # -- output and exits --------------------------------------------------------------------------------
     def _on_output(self, fd, data) -> None:
@@ -271,7 +386,7 @@ class Monitor:
         except OSError:  # EIO: the pty's other side is closed
             chunk = b""
         if not chunk:
-            self.sel.unregister(fd)
+            self._unregister(fd)
             w.fds = [(f, s) for f, s in w.fds if f != fd]
             if w.stdin_fd != fd:
                 os.close(fd)
@@ -284,10 +399,7 @@ class Monitor:
         """Container output: to its log, and to every attached client."""
         w.writer.write(stream, chunk)
         for conn in list(w.clients):
-            try:
-                send_frame(conn, STDERR if stream == "stderr" else STDOUT, chunk)
-            except OSError:
-                self._drop(conn)
+            self._send(conn, STDERR if stream == "stderr" else STDOUT, chunk)
 
     def _on_dns(self, sock, network) -> None:
         self.resolver.on_query(sock, network)
@@ -332,7 +444,7 @@ class Monitor:
             if not chunk:
                 break
             self._output(w, stream, chunk)
-        self.sel.unregister(fd)
+        self._unregister(fd)
         w.fds = [(f, s) for f, s in w.fds if f != fd]
         os.close(fd)
         if w.stdin_fd == fd:
@@ -363,11 +475,8 @@ class Monitor:
             # the exit reaches attached clients once it is recorded (and --rm done): a `hull run
             # -it --rm` that returns leaves nothing behind, as docker's
             for conn in list(w.clients):
-                try:
-                    send_frame(conn, EXIT, json.dumps({"code": code}).encode())
-                except OSError:
-                    pass
-                self._drop(conn)
+                self.closing.add(conn)  # closed once it has taken every frame
+                self._send(conn, EXIT, json.dumps({"code": code}).encode())
 
     def _due_restarts(self) -> None:
         from runtime.engine.containers import Container
@@ -401,6 +510,8 @@ class Monitor:
     # -- timers and the idle exit ---------------------------------------------------------------------
     def _next_timer(self) -> float:
         waits = [when - time.monotonic() for when in self.restarts.values()]
+        if any(w.stdin_box for w in self.watches.values()):
+            waits.append(0.01)  # input waiting for a container's full stdin: retried (never a blocking write)
         if not self.watches and not self.restarts:
             waits.append(IDLE_EXIT)
         if self.resolver.busy() or self.resolver.pending:
@@ -408,8 +519,8 @@ class Monitor:
         return max(0.0, min(waits)) if waits else None
 
     def _idle(self) -> bool:
-        busy = self.watches or self.restarts or self.resolver.busy() or any(
-            key.data[0] in ("request", "client") for key in self.sel.get_map().values())
+        busy = self.watches or self.restarts or self.clients or self.resolver.busy() or any(
+            key.data[0] in ("request", "client", "adopted") for key in self.sel.get_map().values())
         if busy:
             self.idle_since = time.monotonic()
             return False

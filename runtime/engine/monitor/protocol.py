@@ -28,8 +28,12 @@ def read_reply(s: socket.socket) -> dict:
     return json.loads(buf)
 
 
+def frame(stream: int, data: bytes) -> bytes:
+    return struct.pack(">BI", stream, len(data)) + data
+
+
 def send_frame(s: socket.socket, stream: int, data: bytes) -> None:
-    s.sendall(struct.pack(">BI", stream, len(data)) + data)
+    s.sendall(frame(stream, data))
 
 
 def read_frame(s: socket.socket):

@@ -305,13 +305,16 @@ def inspect(root: str, ref: str, size: bool = False) -> dict:
 def summaries(root: str, all: bool = False, limit: int = -1, filters: dict | None = None,
               size: bool = False) -> list:
     """GET /containers/json: docker's ContainerSummary list, newest first. filters is the API's
-    {"status": ["exited"], "label": ["k=v"], ...}; without all, only running ones (unless a status
-    filter says otherwise)."""
-    tests = _filters(filters or {})
-    listed = [c for c in containers(root).all() if all_of(tests, c)]  # filters first, then the limit (moby's)
+    {"status": ["exited"], "label": ["k=v"], ...}; without all, only running ones (unless a status,
+    before or since filter says otherwise, as moby's list does)."""
+    filters = {k: ([v for v, on in vs.items() if on] if isinstance(vs, dict) else list(vs))
+               for k, vs in (filters or {}).items()}  # the API's older {"status": {"exited": true}} form too
+    everything = containers(root).all()
+    tests = _filters(root, filters, everything)
+    listed = [c for c in everything if all_of(tests, c)]  # filters first, then the limit (moby's)
     if limit is not None and limit > 0:
         listed = listed[:limit]
-    elif not all and not (filters or {}).get("status"):
+    elif not all and not any(filters.get(k) for k in ("status", "before", "since")):
         listed = [c for c in listed if c.status() in RUNNING]
     now = time.time()
     return [_summary(c, now, size) for c in listed]
@@ -322,15 +325,13 @@ def all_of(tests: list, c) -> bool:
 
 
 def _summary(c: Container, now: float, size: bool) -> dict:
-    from runtime.network import endpoint
     cfg, state = c.config["Config"], c.public_state()
     running = c.init_alive()
     out = {
         "Id": c.id, "Names": ["/" + c.name], "Image": cfg["Image"], "ImageID": c.config["ImageID"],
         "Command": " ".join((cfg.get("Entrypoint") or []) + (cfg.get("Cmd") or [])),
         "Created": int(clock.parse_time(c.config["Created"]) or 0),
-        "Ports": [{"IP": b["host_ip"], "PrivatePort": b["container_port"], "PublicPort": b["host_port"],
-                   "Type": b["proto"]} for b in (endpoint.ports_of(c.state.get("Network")) if running else [])],
+        "Ports": _port_list(c) if running else [],
         "Labels": cfg.get("Labels") or {}, "State": state["Status"], "Status": status_text(state, now),
         "HostConfig": {"NetworkMode": c.config["HostConfig"].get("NetworkMode", "")},
         "NetworkSettings": {"Networks": {a["network"]: {"IPAddress": a["endpoint"]["IPv4Address"],
@@ -349,35 +350,139 @@ def _summary(c: Container, now: float, size: bool) -> dict:
     return out
 
 
-def _filters(filters: dict) -> list:
+HEALTH = ("starting", "healthy", "unhealthy", "none")
+
+
+def _port_list(c) -> list:
+    """A running container's ports as docker lists them: each published one, then each exposed
+    port that is not published (docker ps shows it as 80/tcp)."""
+    from runtime.network import endpoint
+    out = [{"IP": b["host_ip"], "PrivatePort": b["container_port"], "PublicPort": b["host_port"],
+            "Type": b["proto"]} for b in endpoint.ports_of(c.state.get("Network"))]
+    published = {(p["PrivatePort"], p["Type"]) for p in out}
+    for key in c.config["Config"].get("ExposedPorts") or {}:
+        port, _, proto = key.partition("/")
+        if port.isdigit() and (int(port), proto or "tcp") not in published:
+            out.append({"PrivatePort": int(port), "Type": proto or "tcp"})
+    return out
+
+
+def _filters(root: str, filters: dict, everything: list) -> list:
     """[[test, ...], ...]: a container passes when, for every key, one of its values matches
-    (docker's rule: values of one key are alternatives, keys all apply)."""
+    (docker's rule: values of one key are alternatives, keys all apply). name and id are
+    regular expressions, as in moby (a plain name is a substring of itself)."""
     out = []
     for key, values in filters.items():
-        if isinstance(values, dict):  # the API's older {"status": {"exited": true}} form
-            values = [v for v, on in values.items() if on]
-        tests = []
-        for value in values:
-            if key == "status":
-                if value not in STATUSES:
-                    raise InvalidArgument(f"invalid filter 'status={value}'")
-                tests.append(lambda c, v=value: c.status() == v)
-            elif key == "name":
-                tests.append(lambda c, v=value.lstrip("/"): v in c.name)
-            elif key == "id":
-                tests.append(lambda c, v=value: c.id.startswith(v))
-            elif key == "label":
-                k, has, v = value.partition("=")
-                tests.append(lambda c, k=k, v=v, h=has: k in (c.config["Config"].get("Labels") or {}) and
-                             (not h or c.config["Config"]["Labels"][k] == v))
-            elif key == "ancestor":
-                tests.append(lambda c, v=value: _from_image(c, v))
-            elif key == "exited":
-                tests.append(lambda c, v=value: c.status() == "exited" and str(c.public_state()["ExitCode"]) == v)
-            else:
-                raise InvalidArgument(f"invalid filter {key!r}")
-        out.append(tests)
+        make = _FILTERS.get(key)
+        if make is None:
+            raise InvalidArgument(f"invalid filter '{key}'")
+        out.append([make(value, root, everything) for value in values])
     return out
+
+
+def _regexp(value: str, text: str) -> bool:
+    import re
+    try:
+        return re.search(value, text) is not None
+    except re.error:
+        return value == text
+
+
+def _status(value, *_):
+    if value not in STATUSES:
+        raise InvalidArgument(f"invalid filter 'status={value}'")
+    return lambda c: c.status() == value
+
+
+def _label(value, *_):
+    k, has, v = value.partition("=")
+    return lambda c: k in (labels := c.config["Config"].get("Labels") or {}) and (not has or labels[k] == v)
+
+
+def _order(value, root, everything, newer: bool):
+    """before= / since=: containers made before or after the named one (the list is newest first)."""
+    pivot = containers(root).get(value).id
+    index = {c.id: i for i, c in enumerate(everything)}
+    return lambda c: (index[c.id] < index[pivot]) if newer else (index[c.id] > index[pivot])
+
+
+def _volume(value, *_):
+    """A named volume by name, any mount by its destination (moby's rule)."""
+    return lambda c: any(m.get("Name") == value or m.get("Destination") == value
+                         for m in c.config.get("Mounts") or [])
+
+
+def _network(value, root, _):
+    """By name, or by ID or its prefix (resolved once, so stopped containers match too)."""
+    from runtime.engine.service import networks
+    try:
+        name = networks.inspect(root, value)["Name"]
+    except NotFound:
+        name = value
+    return lambda c: name in _networks_of(c)
+
+
+def _networks_of(c) -> set:
+    mode = c.config["HostConfig"].get("NetworkMode") or "none"
+    return ({mode} if not mode.startswith("container:") else set()) | set(c.config.get("Networks") or {}) | \
+        {a["network"] for a in c.state.get("Network") or []}
+
+
+def _ports(value: str, key: str) -> set:
+    """publish=/expose= values: PORT[/PROTO] or FIRST-LAST[/PROTO] -> {(port, proto), ...}."""
+    spec, _, proto = value.partition("/")
+    first, dash, last = spec.partition("-")
+    try:
+        lo, hi = int(first), int(last if dash else first)
+        if not 0 < lo <= hi <= 65535 or proto not in ("", "tcp", "udp", "sctp"):
+            raise ValueError
+    except ValueError:
+        raise InvalidArgument(f"invalid filter '{key}={value}'") from None
+    return {(p, proto or "tcp") for p in range(lo, hi + 1)}
+
+
+def _published(value, *_):
+    wanted = _ports(value, "publish")
+    return lambda c: c.init_alive() and any((p["PublicPort"], p["Type"]) in wanted
+                                            for p in _port_list(c) if p.get("PublicPort"))
+
+
+def _exposed(value, *_):
+    wanted = _ports(value, "expose")
+    return lambda c: c.init_alive() and any((p["PrivatePort"], p["Type"]) in wanted for p in _port_list(c))
+
+
+def _health(value, *_):
+    """hull runs no health checks yet: a container with none configured is 'none', one with a
+    HEALTHCHECK is 'starting' forever (docker's state before the first check), never healthy."""
+    if value not in HEALTH:
+        raise InvalidArgument(f"Unrecognised filter value for health: {value}")
+    def state(c):
+        test = (c.config["Config"].get("Healthcheck") or {}).get("Test") or ["NONE"]
+        if test[0] == "NONE":
+            return "none"
+        return "starting" if c.status() == "running" else ""
+    return lambda c: state(c) == value
+
+
+def _is_task(value, *_):
+    if value not in ("true", "false"):
+        raise InvalidArgument(f"invalid filter 'is-task={value}'")
+    return lambda c: value == "false"  # no swarm: no container is a task
+
+
+_FILTERS = {
+    "status": _status, "label": _label,
+    "name": lambda v, *_: lambda c: _regexp(v, "/" + c.name) or _regexp(v, c.name),
+    "id": lambda v, *_: lambda c: _regexp(v, c.id),
+    "ancestor": lambda v, *_: lambda c: _from_image(c, v),
+    "exited": lambda v, *_: lambda c: c.status() == "exited" and str(c.public_state()["ExitCode"]) == v,
+    "before": lambda v, root, every: _order(v, root, every, newer=False),
+    "since": lambda v, root, every: _order(v, root, every, newer=True),
+    "volume": _volume, "network": _network, "publish": _published, "expose": _exposed,
+    "health": _health, "is-task": _is_task,
+    "isolation": lambda v, *_: lambda c: v in ("default", ""),
+}
 
 
 def _from_image(c, name: str) -> bool:
@@ -484,23 +589,18 @@ def start(root: str, ref: str) -> None:
         raise
 
 
-def run_foreground(root: str, ref: str, interactive: bool, tty: bool, agent=None,
-                   detach_keys: str = "ctrl-p,ctrl-q") -> int:
+def run_foreground(root: str, ref: str, interactive: bool, detach_keys: str = "ctrl-p,ctrl-q") -> int:
     """The foreground run (POST /containers/{id}/attach + start); the container's exit code. A
-    start that fails removes an --rm container, as start does.
-    Without -it, this process starts the container and relays its output (to the terminal and its
-    log) itself: the fastest path. With -it the monitor starts and watches it and this process
-    attaches, as docker's CLI does to dockerd: the detach keys, a closed terminal or a killed
-    client leave it running, and its exit is still recorded and its --rm applied."""
+    start that fails removes an --rm container, as start does. The monitor starts and watches it
+    and this process attaches, as docker's CLI does to dockerd: the detach keys, a closed terminal
+    or a killed client leave it running, and its exit is still recorded and its --rm applied."""
     from runtime.engine import attach
     c = containers(root).get(ref)
     try:
-        if interactive and tty:
-            with c:
-                c.state["StoppedByUser"] = False
-                c.save_state()
-            return attach.attach(c, True, detach_keys, start=True)
-        return attach.run_in_foreground(c, interactive, tty, agent)
+        with c:
+            c.state["StoppedByUser"] = False
+            c.save_state()
+        return attach.attach(c, interactive, detach_keys, start=True)
     except ExecFailed as e:  # 126/127: it was made, then its command could not run
         try:
             with c:
