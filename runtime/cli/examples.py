@@ -69,6 +69,7 @@ EXAMPLES = {
     # system
     "system-prune": "hull system prune -f\nhull system prune -a --volumes",
     "system-df": "hull system df -v",
+    "system-service": "hull system service --time 0 &\nDOCKER_HOST=unix:///run/hull/docker.sock docker ps",
     "system-reset": "hull --root /tmp/hull-play system reset -f",
     "info": "hull info\nhull info -f '{{.ServerVersion}}'",
     "version": "hull version",

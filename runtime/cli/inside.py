@@ -48,8 +48,6 @@ VERBS = [
 # -- logs, exec, top, stats ------------------------------------------------------------------------------
 
 def cmd_logs(args):
-    from runtime.engine import logs
-    c = service.containers(args.root).get(args.container)
     tail = None
     if args.tail not in (None, "all"):
         try:
@@ -57,15 +55,9 @@ def cmd_logs(args):
         except ValueError:
             raise InvalidArgument(f"invalid --tail {args.tail!r}") from None
     now = time.time()
-
-    def still_running():
-        try:
-            c.load()
-        except NotFound:
-            return False
-        return c.status() in ("running", "paused", "restarting")
-    logs.show(c.path(f"{c.id}-json.log"), sys.stdout, sys.stderr, tail, args.timestamps, display.time_arg(args.since, now),
-              display.time_arg(args.until, now), still_running if args.follow else None, bool(args.details))
+    service.logs(args.root, args.container, sys.stdout, sys.stderr, tail, args.timestamps,
+                 display.time_arg(args.since, now), display.time_arg(args.until, now), bool(args.follow),
+                 bool(args.details))
     return 0
 
 

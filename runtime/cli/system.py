@@ -20,6 +20,14 @@ VERBS = [
         Flag("until", value=True, help="up to this time (then it exits)"),
         Flag("filter", "f", value=True, many=True, help="type=, event=, container=, image=, network=, volume=, label="),
         Flag("format", value=True, help="a Go template, or json")]),
+    Verb("system-service", "serve the Docker Engine API, so the docker CLI, docker-py, docker-compose and "
+                           "testcontainers drive hull (export DOCKER_HOST=unix:///run/hull/docker.sock)", [
+        Flag("host", "H", value=True, default="unix:///run/hull/docker.sock",
+             help="unix:///PATH, tcp://HOST:PORT (with TLS), or fd:// (a socket from systemd)"),
+        Flag("time", "t", value=True, default="5", help="seconds idle before it exits (0: never)"),
+        Flag("group", value=True, help="the group that may use the socket (access to it is root on this host)"),
+        Flag("tlsverify", help="require client certificates signed by --tlscacert (needed for tcp://)"),
+        Flag("tlscacert", value=True), Flag("tlscert", value=True), Flag("tlskey", value=True)]),
     Verb("system-reset", "remove everything of the root (containers, images, volumes, networks, cache), "
                          "its bridges and firewall table, and the root itself", [Flag("force", "f", help="do not ask")]),
 ]
@@ -177,5 +185,19 @@ def cmd_events(args):
     return 0
 
 
-HANDLERS = {"events": cmd_events, "system-prune": cmd_system_prune, "system-df": cmd_system_df, "system-reset": cmd_system_reset,
+def cmd_system_service(args):
+    from runtime import api
+    from runtime.errors import InvalidArgument
+    try:
+        idle = float(args.time)
+        if idle < 0:
+            raise ValueError
+    except ValueError:
+        raise InvalidArgument(f"invalid --time {args.time!r}: seconds, 0 for never") from None
+    tls = {"ca": args.tlscacert, "cert": args.tlscert, "key": args.tlskey} if args.tlsverify else None
+    api.serve(args.root, args.host, idle, args.group, tls)
+    return 0
+
+
+HANDLERS = {"events": cmd_events, "system-service": cmd_system_service, "system-prune": cmd_system_prune, "system-df": cmd_system_df, "system-reset": cmd_system_reset,
             "info": cmd_info, "container-prune": cmd_container_prune}

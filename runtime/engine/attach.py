@@ -177,7 +177,7 @@ class _RawTerminal:
 
 
 def exec_in(c, command: list, interactive: bool, tty: bool, detach: bool, env: list, workdir: str | None,
-            user: str | None, privileged: bool, detach_keys: str = "ctrl-p,ctrl-q") -> int:
+            user: str | None, privileged: bool, detach_keys: str = "ctrl-p,ctrl-q", exec_id: str | None = None) -> int:
     """docker exec: the process of the container's config with this command (and -e/-w/-u), in its
     namespaces and cgroup (the core's execute). Returns its exit code (0 with -d, or when the
     detach keys are typed on its terminal)."""
@@ -198,8 +198,10 @@ def exec_in(c, command: list, interactive: bool, tty: bool, detach: bool, env: l
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)  # no stdin unless -i, as docker
         os.close(null)
-    exec_id, what = os.urandom(32).hex(), " ".join(command)
-    events.container(c, f"exec_create: {what}", execID=exec_id)
+    what = " ".join(command)
+    if exec_id is None:  # (the API's exec has its record, and its create event, already)
+        exec_id = os.urandom(32).hex()
+        events.container(c, f"exec_create: {what}", execID=exec_id)
     events.container(c, f"exec_start: {what}", execID=exec_id)
     relay = _TerminalRelay(c.root, keys) if tty and not detach else None
     code = execute.execute(runner.core_store(c.root), c.id, process, detach=detach, relay=relay)

@@ -1,5 +1,6 @@
 """The monitor: one process per root watching every detached container (see __init__.py)."""
 import os
+import select
 import selectors
 import socket
 import sys
@@ -34,6 +35,7 @@ class Monitor:
         self.clients = {}    # attached connection -> (Watch, may it send stdin)
         self.outbox = {}     # attached connection -> frames it has not taken yet
         self.closing = set()  # connections to close once their outbox is empty
+        self.waiting = {}    # container ID -> [(connection, stdin)] attached before its start (the API's order)
         self.restarts = {}   # container ID -> (when, delay)
         self.delays = {}     # container ID -> the next back-off delay
         self.idle_since = time.monotonic()
@@ -86,6 +88,8 @@ class Monitor:
             for w in [w for w in self.watches.values() if w.stdin_box]:
                 self._feed(w)
             self._due_restarts()
+            if self.waiting:
+                self._check_waiting()
             self.resolver.refresh()
             self.resolver.expire()
             if self._idle() and not self._stay():
@@ -151,7 +155,7 @@ class Monitor:
         return None
 
     def _op_attach(self, conn, msg) -> None:
-        self.attach(conn, msg["id"], bool(msg.get("stdin")))
+        self.attach(conn, msg["id"], bool(msg.get("stdin")), bool(msg.get("before_start")))
 
     def _op_netlink(self, conn, msg) -> dict:
         """A foreground hull run's network setup: pyroute2 is loaded here once."""
@@ -264,18 +268,47 @@ class Monitor:
                 os.set_blocking(fd, False)
                 self.sel.register(fd, selectors.EVENT_READ, ("output", (w, stream)))
             self.watches[pid] = w
+            for conn, stdin in self.waiting.pop(cid, []):
+                self._join(w, conn, stdin)  # before any of its output is read
             self.restarts.pop(cid, None)
             if runner.needs_dns(c):
                 self.resolver.refresh(force=True)
         return {"ok": True, "pid": pid}
 
-    def attach(self, conn, cid: str, stdin: bool) -> None:
+    def attach(self, conn, cid: str, stdin: bool, before_start: bool = False) -> None:
+        """before_start: a container that does not run yet is attached at its next start (the
+        Docker API's attach comes before start, and must miss none of its output)."""
         w = next((w for w in self.watches.values() if w.cid == cid), None)
+        if w is None and before_start:
+            from runtime.engine.containers import Container
+            c = Container(self.root, cid).load()
+            conn.sendall(json.dumps({"ok": True, "tty": bool(c.config["Config"].get("Tty"))}).encode() + b"\n")
+            self.waiting.setdefault(cid, []).append((conn, stdin))
+            return
         if w is None:
             conn.sendall(json.dumps({"error": f"container {cid[:12]} is not running", "kind": "Conflict"}).encode() + b"\n")
             conn.close()
             return
         conn.sendall(json.dumps({"ok": True, "tty": w.tty, "pid": w.pid}).encode() + b"\n")
+        self._join(w, conn, stdin)
+
+    def _check_waiting(self) -> None:
+        """Let go of clients attached before a start that gave up, or whose container is gone."""
+        from runtime.engine.containers import Container
+        for cid, conns in list(self.waiting.items()):
+            gone = not os.path.isdir(Container(self.root, cid).path())
+            for conn, stdin in list(conns):
+                try:  # (select first: the connection's timeout would make recv wait)
+                    left = bool(select.select([conn], [], [], 0)[0]) and conn.recv(1, socket.MSG_PEEK) == b""
+                except OSError:
+                    left = True
+                if left or gone:
+                    conns.remove((conn, stdin))
+                    conn.close()
+            if not conns:
+                del self.waiting[cid]
+
+    def _join(self, w: Watch, conn, stdin: bool) -> None:
         os.set_blocking(conn.fileno(), False)  # (reads still wait up to its timeout: a frame comes whole)
         w.clients.append(conn)
         self.clients[conn] = (w, stdin)
@@ -514,12 +547,14 @@ class Monitor:
             waits.append(0.01)  # input waiting for a container's full stdin: retried (never a blocking write)
         if not self.watches and not self.restarts:
             waits.append(IDLE_EXIT)
+        if self.waiting:
+            waits.append(0.5)
         if self.resolver.busy() or self.resolver.pending:
             waits.append(1.0)  # names come and go with containers the monitor may not watch
         return max(0.0, min(waits)) if waits else None
 
     def _idle(self) -> bool:
-        busy = self.watches or self.restarts or self.clients or self.resolver.busy() or any(
+        busy = self.watches or self.restarts or self.clients or self.waiting or self.resolver.busy() or any(
             key.data[0] in ("request", "client", "adopted") for key in self.sel.get_map().values())
         if busy:
             self.idle_since = time.monotonic()

@@ -691,13 +691,82 @@ def update(root: str, ref: str, body: dict) -> dict:
     return {"Warnings": []}
 
 
-def wait(root: str, ref: str) -> dict:
-    """POST /containers/{id}/wait: blocks until it has stopped; {"StatusCode": N}."""
+def wait(root: str, ref: str, condition: str = "not-running", give_up=None) -> dict:
+    """POST /containers/{id}/wait: blocks until it has stopped ("not-running"), until its next exit
+    ("next-exit": one that ends after this call), or until it is removed ("removed"); then
+    {"StatusCode": N, "Error": null}. give_up(): the caller left (the wait ends with None)."""
+    if condition not in ("not-running", "next-exit", "removed", ""):
+        raise InvalidArgument(f"invalid condition: {condition!r} (not-running, next-exit or removed)")
     c = containers(root).get(ref)
-    wait_until(lambda: c.load().status() in ("exited", "dead"), None, 0.05)
-    with c:
-        runner.reconcile(c)
-    return {"StatusCode": c.public_state()["ExitCode"]}
+    before = c.state.get("FinishedAt") if c.status() not in RUNNING else None
+    seen = {"code": c.public_state()["ExitCode"]}
+    asked = time.time_ns()
+
+    def done() -> bool:
+        if give_up is not None and give_up():
+            return True
+        try:
+            c.load()
+        except NotFound:
+            return _gone(seen)
+        stopped = c.status() in ("exited", "dead")
+        if stopped:
+            seen["code"] = c.public_state()["ExitCode"]
+        if condition == "removed" or not stopped:
+            return False
+        return condition != "next-exit" or c.state.get("FinishedAt") != before
+    wait_until(done, None, 0.05)
+    if give_up is not None and give_up():
+        return None
+    if seen.get("gone"):
+        if condition != "removed":
+            raise NotFound(f"No such container: {ref}")
+        seen["code"] = _last_exit(root, c.id, asked, seen["code"])  # removed (--rm) before we saw it exit
+    return {"StatusCode": seen["code"], "Error": None}
+
+
+def _gone(seen: dict) -> bool:
+    seen["gone"] = True
+    return True
+
+
+def _last_exit(root: str, cid: str, since_ns: int, default: int) -> int:
+    """The exit code of the container's last "die" event since since_ns (the journal outlives it)."""
+    code = default
+    for e in events.read(root, since_ns - 10 ** 9, time.time_ns()):
+        if e.get("id") == cid and e.get("Action") == "die":
+            code = int((e.get("Actor") or {}).get("Attributes", {}).get("exitCode", code))
+    return code
+
+
+def logs(root: str, ref: str, out, err, tail: int | None = None, timestamps: bool = False, since: float | None = None,
+         until: float | None = None, follow: bool = False, details: bool = False, give_up=None) -> None:
+    """GET /containers/{id}/logs: its json-file log's records to out and err (text writers); with
+    follow, new ones as they come until it stops (or give_up() says the reader left)."""
+    from runtime.engine import logs as log_files
+    c = containers(root).get(ref)
+
+    def still_running() -> bool:
+        if give_up is not None and give_up():
+            return False
+        try:
+            c.load()
+        except NotFound:
+            return False
+        return c.status() in RUNNING
+    log_files.show(c.path(f"{c.id}-json.log"), out, err, tail, timestamps, since, until,
+                   still_running if follow else None, details)
+
+
+def top(root: str, ref: str, ps_args: list | None = None) -> dict:
+    """GET /containers/{id}/top: {"Titles": [...], "Processes": [[...], ...]} from the host's ps."""
+    from runtime.container.control import ps_table
+    c = containers(root).get(ref)
+    if not c.init_alive():
+        raise Conflict(f"Container {c.id} is not running")
+    lines = ps_table(runner.core_pids(c), ps_args or ["-ef"]).splitlines()
+    titles = lines[0].split()
+    return {"Titles": titles, "Processes": [line.split(None, len(titles) - 1) for line in lines[1:]]}
 
 
 def running(root: str, ref: str) -> Container:

@@ -1,0 +1,218 @@
+"""The Docker Engine API (issue 26): `hull system service` on a unix socket, driven by the real
+clients people use (Debian's docker CLI, docker-py) and by raw HTTP for what clients never send.
+Everything runs in the test's own root and network namespace."""
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import time
+
+import pytest
+
+from helpers import wait_for
+
+
+class Service:
+    """`hull system service` on ROOT/api.sock, started and stopped by the test."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.path = os.path.join(engine.root, "api.sock")
+        self.host = f"unix://{self.path}"
+        self.proc = None
+
+    def start(self) -> "Service":
+        log = open(os.path.join(self.engine.root, "api.log"), "ab")
+        self.proc = subprocess.Popen(self.engine.cmd("system", "service", "-H", self.host, "--time", "0"),
+                                     stdout=log, stderr=log, env=self.engine.env)
+        wait_for(lambda: self.ping() == b"OK", "the API socket")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(20)
+
+    def ping(self):
+        try:
+            return self.http(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")[2]
+        except OSError:
+            return None
+
+    def http(self, raw: bytes, sock=None) -> tuple:
+        """Send one raw request; (status, headers, body) of the answer (Content-Length or chunked)."""
+        s = sock or socket.socket(socket.AF_UNIX)
+        if sock is None:
+            s.connect(self.path)
+        s.settimeout(20)
+        s.sendall(raw)
+        f = s.makefile("rb")
+        status = int(f.readline().split()[1])
+        headers = {}
+        while (line := f.readline()) not in (b"\r\n", b""):
+            k, v = line.decode().split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+        if "content-length" in headers:
+            body = f.read(int(headers["content-length"])) if not raw.startswith(b"HEAD") else b""
+        elif headers.get("transfer-encoding") == "chunked":
+            body = b""
+            while (n := int(f.readline().strip(), 16)):
+                body += f.read(n)
+                f.readline()
+            f.readline()
+        else:
+            body = b""
+        if sock is None:
+            s.close()
+        return status, headers, body
+
+    def call(self, method: str, path: str, body=None) -> tuple:
+        data = json.dumps(body).encode() if body is not None else b""
+        status, headers, out = self.http(f"{method} {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
+                                         f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+        return status, (json.loads(out) if out.strip() and "json" in headers.get("content-type", "") else out)
+
+
+@pytest.fixture
+def api(engine):
+    service = Service(engine).start()
+    yield service
+    service.stop()
+
+
+def docker_cli(api, tmp_path):
+    """The docker CLI on our socket, with a config dir of the test's own."""
+    exe = shutil.which("docker")
+    if exe is None:
+        pytest.skip("no docker CLI (scripts/setup installs docker.io)")
+
+    def run(*args, input=None, check=True):
+        p = subprocess.run([exe, "-H", api.host, *args], capture_output=True, text=True, input=input, timeout=60,
+                           env={**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker-config")})
+        if check:
+            assert p.returncode == 0, (args, p.stdout, p.stderr)
+        return p
+    return run
+
+
+def test_http_versions_errors_and_keep_alive(api, engine):
+    st = os.stat(api.path)
+    assert stat.S_IMODE(st.st_mode) == 0o660 and (st.st_uid, st.st_gid) == (0, 0)  # access to it is root
+    status, headers, body = api.http(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+    assert (status, body) == (200, b"OK") and headers["api-version"] == "1.43" and headers["ostype"] == "linux"
+    status, headers, body = api.http(b"HEAD /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+    assert status == 200 and headers["api-version"] == "1.43"
+    status, version = api.call("GET", "/version")
+    assert status == 200 and version["ApiVersion"] == "1.43" and version["MinAPIVersion"] == "1.24"
+    assert api.call("GET", "/v1.24/version")[1] == version  # versioned and unversioned paths
+    status, err = api.call("GET", "/v1.12/info")
+    assert status == 400 and "too old" in err["message"]
+    status, err = api.call("GET", "/v9.99/info")
+    assert status == 400 and "too new" in err["message"]
+    status, headers, body = api.http(b"GET /nope HTTP/1.1\r\nHost: docker\r\n\r\n")
+    assert status == 404 and headers["content-type"] == "application/json" and json.loads(body) == {"message": "page not found"}
+    assert api.call("GET", "/containers/nosuch/json") == (404, {"message": "No such container: nosuch"})
+    # bad bodies: not JSON, not an object, a wrongly typed field; each a 400 that names it, nothing made
+    status, err = api.http(b"POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: 5\r\n\r\n{nope")[::2]
+    assert status == 400 and "invalid JSON" in json.loads(err)["message"]
+    assert api.call("POST", "/containers/create", [1, 2])[0] == 400
+    assert api.call("POST", "/containers/create", {"Image": "busybox", "HostConfig": "x"})[0] == 400
+    assert api.call("POST", "/containers/create", {"Image": "nosuch:1"}) == (404, {"message": "No such image: nosuch:1"})
+    assert api.call("GET", "/containers/json?all=1") == (200, [])
+    # malformed HTTP: a 400, and the service goes on serving
+    status, _, _ = api.http(b"GARBAGE\r\n\r\n")
+    assert status == 400 and api.ping() == b"OK"
+    # keep-alive: two requests on one connection
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(api.path)
+    assert api.http(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n", sock=s)[2] == b"OK"
+    assert api.http(b"GET /version HTTP/1.1\r\nHost: d\r\n\r\n", sock=s)[0] == 200
+    s.close()
+    # TCP only with TLS client certificates
+    p = engine("system", "service", "-H", "tcp://127.0.0.1:2375", check=False)
+    assert p.returncode == 1 and "--tlsverify" in p.stderr and "root on this host" in p.stderr
+
+
+def test_the_docker_cli_runs_containers_through_hull(api, engine, tmp_path):
+    docker = docker_cli(api, tmp_path)
+    for _ in range(3):  # attach comes before start: the first line is never missed, the exit code is kept
+        p = docker("run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+        assert (p.returncode, p.stdout, p.stderr) == (3, "out\n", "err\n")
+    assert docker("run", "-i", "--rm", "--network", "none", "busybox", "cat", input="from stdin\n").stdout == "from stdin\n"
+    cid = docker("run", "-d", "--name", "web", "--network", "none", "busybox", "sh", "-c",
+                 "echo started; exec sleep 60").stdout.strip()
+    assert len(cid) == 64
+    assert "web" in docker("ps").stdout and engine("ps", "--format", "{{.Names}}").stdout.split() == ["web"]
+    assert docker("exec", "web", "cat", "/etc/hostname").stdout == cid[:12] + "\n"
+    assert docker("exec", "web", "sh", "-c", "exit 5", check=False).returncode == 5
+    assert docker("exec", "-i", "web", "cat", input="piped\n").stdout == "piped\n"
+    wait_for(lambda: docker("logs", "web").stdout == "started\n", "the log")
+    assert docker("inspect", "-f", "{{.State.Running}} {{.Name}}", "web").stdout == "true /web\n"
+    docker("stop", "-t", "1", "web")
+    assert docker("inspect", "-f", "{{.State.ExitCode}}", "web").stdout == "137\n"
+    p = docker("exec", "web", "true", check=False)
+    assert p.returncode == 1 and "is not running" in p.stderr
+    docker("rm", "web")
+    p = docker("rm", "web", check=False)
+    assert p.returncode == 1 and "No such container: web" in p.stderr
+    p = docker("run", "--pull", "never", "--rm", "nosuch:1", check=False)  # (never a pull: tests stay offline)
+    assert p.returncode == 125 and "No such image" in p.stderr
+    assert docker("ps", "-aq").stdout == "" and engine("ps", "-aq").stdout == ""
+
+
+def test_docker_py_drives_hull(api, engine):
+    docker = pytest.importorskip("docker")
+    client = docker.DockerClient(base_url=api.host)
+    assert client.ping() and client.version()["ApiVersion"] == "1.43"
+    assert client.containers.run("busybox", ["sh", "-c", "echo a; echo b >&2"], remove=True,
+                                 network_mode="none") == b"a\n"
+    c = client.containers.run("busybox", "sleep 60", detach=True, name="py", labels={"k": "v"}, network_mode="none")
+    c.reload()
+    assert (c.status, c.name, c.labels) == ("running", "py", {"k": "v"})
+    assert c.exec_run("sh -c 'echo exec; exit 2'") == (2, b"exec\n")
+    assert c.exec_run(["sh", "-c", "echo o; echo e >&2"], demux=True) == (0, (b"o\n", b"e\n"))
+    code, out = c.exec_run("nosuchcmd")
+    assert code == 127 and b"nosuchcmd" in out
+    assert [x.name for x in client.containers.list(filters={"label": "k=v"})] == ["py"]
+    assert "PID" in c.top()["Titles"]
+    assert "cpu_stats" in c.stats(stream=False)
+    c.kill()
+    assert c.wait() == {"StatusCode": 137, "Error": None}
+    c.remove()
+    with pytest.raises(docker.errors.NotFound):
+        client.containers.get("py")
+    vol = client.volumes.create("pyvol")
+    assert "pyvol" in [v.name for v in client.volumes.list()]
+    vol.remove()
+    net = client.networks.create("pynet")
+    assert "pynet" in [n.name for n in client.networks.list()]
+    net.remove()
+    image = client.images.get("busybox")
+    image.tag("bb", "two")
+    assert "bb:two" in client.images.get("bb:two").tags
+    client.images.remove("bb:two")
+    assert client.images.get("busybox").tags == ["busybox:latest"]
+
+
+def test_stopping_the_service_loses_no_container(api, engine):
+    """Containers belong to the monitor: the service stops and comes back, the container runs on,
+    its log and its exit code are kept."""
+    status, made = api.call("POST", "/containers/create?name=keep", {"Image": "busybox", "Cmd": [
+        "sh", "-c", "echo before; exec sleep 60"], "HostConfig": {"NetworkMode": "none"}})
+    assert status == 201
+    assert api.call("POST", "/containers/keep/start")[0] == 204
+    assert api.call("POST", "/containers/keep/start")[0] == 304  # running already
+    api.stop()
+    assert engine("inspect", "-f", "{{.State.Status}}", "keep").stdout == "running\n"
+    api.start()
+    status, headers, body = api.http(b"GET /containers/keep/logs?stdout=1 HTTP/1.1\r\nHost: d\r\n\r\n")
+    assert headers["content-type"] == "application/vnd.docker.multiplexed-stream"
+    assert body == b"\x01\x00\x00\x00\x00\x00\x00\x07before\n"  # one stdout frame
+    assert api.call("POST", "/containers/keep/kill")[0] == 204
+    status, result = api.call("POST", "/containers/keep/wait")
+    assert result == {"StatusCode": 137, "Error": None}
+    assert api.call("DELETE", "/containers/keep")[0] == 204
+    assert engine("ps", "-aq").stdout == ""
