@@ -151,7 +151,7 @@ def matcher(filters: dict):
         by("network", lambda e, v: e["Type"] == "network" and _names(e, v)),
         by("volume", lambda e, v: e["Type"] == "volume" and _names(e, v)),
         by("image", _image),
-        by("label", lambda e, v: _label(e["Actor"]["Attributes"], v)),
+        lambda e: all(_label(e["Actor"]["Attributes"], v) for v in filters.get("label") or []),  # labels: all
     ]
     unknown = set(filters) - {"type", "event", "container", "network", "volume", "image", "label"}
     if unknown:

@@ -8,7 +8,6 @@ import signal
 import socket
 import stat
 import subprocess
-import time
 
 import pytest
 
@@ -216,3 +215,41 @@ def test_stopping_the_service_loses_no_container(api, engine):
     assert result == {"StatusCode": 137, "Error": None}
     assert api.call("DELETE", "/containers/keep")[0] == 204
     assert engine("ps", "-aq").stdout == ""
+
+
+COMPOSE = """services:
+  web:
+    image: busybox
+    command: sh -c "echo hello from web > /tmp/index.html; echo web up; exec httpd -f -p 8080 -h /tmp"
+    labels: {tier: front}
+  worker:
+    image: busybox
+    command: sh -c "echo worker up; exec sleep 300"
+    depends_on: [web]
+"""
+
+
+def test_docker_compose_up_exec_logs_down(api, engine, tmp_path):
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        pytest.skip("no docker-compose (scripts/setup installs it)")
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "docker-compose.yml").write_text(COMPOSE)
+
+    def compose(*args):
+        p = subprocess.run([exe, "-p", "proj", *args], cwd=tmp_path / "proj", capture_output=True, text=True,
+                           timeout=120, env={**os.environ, "DOCKER_HOST": api.host,
+                                             "DOCKER_CONFIG": str(tmp_path / "docker-config")})
+        assert p.returncode == 0, (args, p.stdout, p.stderr)
+        return p.stdout
+    compose("up", "-d")
+    listed = [line.split()[0] for line in compose("ps").splitlines()[2:]]
+    assert listed == ["proj_web_1", "proj_worker_1"]  # each once: every label filter must match
+    # on the project's network, by service name (compose's aliases through hull's DNS)
+    got = compose("exec", "-T", "worker", "sh", "-c", "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc web 8080")
+    assert "200 OK" in got and got.endswith("hello from web\n")
+    wait_for(lambda: "worker up" in compose("logs", "--no-color", "worker"), "worker's log")
+    assert engine("inspect", "-f", "{{.Config.Labels.tier}}", "proj_web_1").stdout == "front\n"
+    compose("down", "-t", "1")
+    assert engine("ps", "-aq").stdout == ""
+    assert "proj_default" not in engine("network", "ls").stdout

@@ -369,14 +369,18 @@ def _port_list(c) -> list:
 
 def _filters(root: str, filters: dict, everything: list) -> list:
     """[[test, ...], ...]: a container passes when, for every key, one of its values matches
-    (docker's rule: values of one key are alternatives, keys all apply). name and id are
+    (docker's rule: values of one key are alternatives, keys all apply; but every label must match).
+    name and id are
     regular expressions, as in moby (a plain name is a substring of itself)."""
     out = []
     for key, values in filters.items():
         make = _FILTERS.get(key)
         if make is None:
             raise InvalidArgument(f"invalid filter '{key}'")
-        out.append([make(value, root, everything) for value in values])
+        if key == "label":  # labels all apply (moby's MatchKVList): compose lists its project's one-offs so
+            out += [[make(value, root, everything)] for value in values]
+        else:
+            out.append([make(value, root, everything) for value in values])
     return out
 
 

@@ -118,6 +118,8 @@ def connect(root: str, ref: str, body: dict) -> None:
         if any(a["network"] == net["Name"] for a in attached) or net["Name"] in (c.config.get("Networks") or {}):
             raise Conflict(f"endpoint with name {c.name} already exists in network {net['Name']}")
         c.config.setdefault("Networks", {})[net["Name"]] = opts
+        if c.config.pop("Unplugged", False) and c.config["HostConfig"].get("NetworkMode") == "none":
+            c.config["HostConfig"]["NetworkMode"] = net["Name"]  # (compose disconnects, then connects with aliases)
         if c.init_alive():
             agent = netlink.Agent(in_process=True)
             a = endpoint.connect(c, c.state["Pid"], agent, net["Name"], opts["Aliases"], opts["IPAddress"], [],
@@ -146,6 +148,7 @@ def disconnect(root: str, ref: str, body: dict) -> None:
         (c.config.get("Networks") or {}).pop(net["Name"], None)
         if c.config["HostConfig"].get("NetworkMode") == net["Name"]:
             c.config["HostConfig"]["NetworkMode"] = "none"
+            c.config["Unplugged"] = True  # no network left: the next connect is its first again
         for i in mine:
             try:
                 netlink.remove_link(endpoint.host_if(c.id, i))
