@@ -5,7 +5,15 @@ import time
 
 def now_rfc3339() -> str:
     """RFC 3339 with nanoseconds, like Go's time.RFC3339Nano (which runc prints)."""
-    ns = time.time_ns()
+    return _format(time.time_ns())
+
+
+def rfc3339(t: float) -> str:
+    """A time in seconds (a file's mtime) the same way."""
+    return _format(int(t * 10 ** 9))
+
+
+def _format(ns: int) -> str:
     base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9))
     return f"{base}.{ns % 10**9:09d}Z"
 

@@ -163,7 +163,80 @@ def stats(req):
     return Stream("application/json", produce)
 
 
+def _stat_header(req) -> tuple:
+    import base64
+    from runtime.engine.service import child
+    st = child.run("runtime.engine.service.containers:archive_stat", [req.root, _id(req), req.arg("path") or ""])
+    return "X-Docker-Container-Path-Stat", base64.b64encode(json.dumps(st).encode()).decode()
+
+
+def archive_head(req):
+    return Reply(200, b"", "application/x-tar", [_stat_header(req)])
+
+
+def archive_get(req):
+    """docker cp CONTAINER:PATH: the tar streamed as the child makes it."""
+    return _tar_from_child(req, "runtime.engine.service.containers:archive_get",
+                           [req.root, _id(req), req.arg("path") or ""], [_stat_header(req)])
+
+
+def archive_put(req):
+    """docker cp - CONTAINER:PATH: the body (a tar) streamed into the child that unpacks it."""
+    import subprocess
+    from runtime.engine.service import child
+    service.containers(req.root).get(_id(req))
+    proc = child.spawn("runtime.engine.service.containers:archive_put", [req.root, _id(req), req.arg("path") or ""],
+                       stdin=subprocess.PIPE)
+    try:
+        for chunk in req.chunks():
+            proc.stdin.write(chunk)
+    except BrokenPipeError:
+        pass  # it failed: finish() says why
+    finally:
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+    child.finish(proc)
+    return Reply(200, b"", "text/plain")
+
+
+def export(req):
+    service.containers(req.root).get(_id(req))
+    return _tar_from_child(req, "runtime.engine.service.containers:export", [req.root, _id(req)])
+
+
+def _tar_from_child(req, target: str, args: list, headers=()):
+    import os
+    import subprocess
+    from runtime.engine.service import child
+    proc = child.spawn(target, args, stdout=subprocess.PIPE)
+
+    def produce(write):
+        try:
+            for chunk in iter(lambda: os.read(proc.stdout.fileno(), 1 << 16), b""):
+                write(chunk)
+        finally:
+            proc.stdout.close()
+            child.finish(proc)  # (an error after the status line ends the body early: the client sees a short tar)
+    return Stream("application/x-tar", produce, headers)
+
+
+def commit(req):
+    from runtime.engine.service import child
+    repo, tag = req.arg("repo"), req.arg("tag")
+    ref = (f"{repo}:{tag}" if tag else repo) if repo else None
+    changes = [line for text in req.query.get("changes", []) for line in text.splitlines() if line.strip()]
+    image_id = child.run("runtime.engine.service.containers:commit",
+                         [req.root, req.arg("container") or "", ref, req.arg("comment") or "", req.arg("author") or "",
+                          changes, req.flag("pause", True)])
+    return Reply(201, {"Id": image_id})
+
+
 ROUTES = [
+    ("HEAD", "/containers/{id}/archive", archive_head), ("GET", "/containers/{id}/archive", archive_get),
+    ("PUT", "/containers/{id}/archive", archive_put), ("GET", "/containers/{id}/export", export),
+    ("POST", "/commit", commit),
     ("GET", "/containers/json", list_), ("POST", "/containers/create", create), ("POST", "/containers/prune", prune),
     ("GET", "/containers/{id}/json", inspect), ("POST", "/containers/{id}/start", start),
     ("POST", "/containers/{id}/stop", stop), ("POST", "/containers/{id}/restart", restart),

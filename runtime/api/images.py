@@ -1,6 +1,7 @@
 """/images/...: engine/service/images.py behind docker's requests; pull and push progress as
 docker's JSON messages."""
 import json
+import os
 import re
 
 from runtime.api.server import Reply, Stream
@@ -56,10 +57,10 @@ def prune(req):
 def create(req):
     """?fromImage=NAME&tag=TAG: a pull, its progress streamed (the error, if any, as the last message)."""
     name = req.arg("fromImage")
+    if not name and req.arg("fromSrc"):
+        return _import(req)
     if not name:
-        if req.arg("fromSrc"):
-            raise InvalidArgument("fromSrc (image import) is not supported through the API yet")
-        raise InvalidArgument("fromImage is required")
+        raise InvalidArgument("fromImage or fromSrc is required")
     tag_ = req.arg("tag")
     if tag_ and "@" not in name:
         name = f"{name}{'@' if tag_.startswith('sha256:') else ':'}{tag_}"
@@ -69,7 +70,8 @@ def create(req):
 
     def produce(write):
         progress = JSONProgress(write)
-        shown = service.pull(req.root, name, platform, None, progress)
+        with _credentials(req, name) as config_dir:
+            shown = service.pull(req.root, name, platform, config_dir, progress)
         progress.line(f"Status: Downloaded newer image for {shown}")
     return Stream("application/json", produce)
 
@@ -81,11 +83,110 @@ def push(req):
 
     def produce(write):
         progress = JSONProgress(write)
-        digest = service.push(req.root, name, None, progress)
+        with _credentials(req, name) as config_dir:
+            digest = service.push(req.root, name, config_dir, progress)
         tag_ = name.rsplit(":", 1)[1] if ":" in name.rsplit("/", 1)[-1] else "latest"
         write(json.dumps({"status": f"{tag_}: digest: {digest}"}).encode() + b"\r\n")
         write(json.dumps({"progressDetail": {}, "aux": {"Tag": tag_, "Digest": digest}}).encode() + b"\r\n")
     return Stream("application/json", produce)
+
+
+def _import(req):
+    """?fromSrc=-: the body is a root filesystem tar (docker import); a URL source is refused."""
+    if req.arg("fromSrc") != "-":
+        raise InvalidArgument("fromSrc: only - (the request body) is supported; hull fetches no URLs")
+    repo, tag_ = req.arg("repo"), req.arg("tag")
+    ref = (f"{repo}:{tag_}" if tag_ else repo) if repo else None
+    changes = [line for text in req.query.get("changes", []) for line in text.splitlines() if line.strip()]
+    path = _spool(req)
+    try:
+        image_id = service.import_(req.root, path, ref, changes)
+    finally:
+        os.unlink(path)
+    return Reply(200, json.dumps({"status": image_id}).encode() + b"\r\n", "application/json")
+
+
+def _spool(req) -> str:
+    """The request body to a file of the store's tmp/ (archives are read out of order)."""
+    import tempfile
+    fd, path = tempfile.mkstemp(dir=service.tmp_dir(req.root), prefix="api-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in req.chunks():
+                f.write(chunk)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
+
+
+def load(req):
+    path = _spool(req)
+    try:
+        loaded = service.load(req.root, path, shown_as="the request body")
+    finally:
+        os.unlink(path)
+    lines = [f"Loaded image: {x.familiar()}\n" if not isinstance(x, str) else f"Loaded image ID: {x}\n" for x in loaded]
+    return Reply(200, b"".join(json.dumps({"stream": line}).encode() + b"\r\n" for line in lines), "application/json")
+
+
+def get(req):
+    """docker save: the images (one in the path, or ?names=...) as a docker-archive, streamed."""
+    import tempfile
+    names = [req.params["name"]] if req.params.get("name") else [n for n in req.query.get("names", []) if n]
+    if not names:
+        raise InvalidArgument("no image names given (?names=)")
+    fd, path = tempfile.mkstemp(dir=service.tmp_dir(req.root), prefix="api-save-")
+    os.close(fd)
+    try:
+        service.save(req.root, names, path)
+    except BaseException:
+        os.unlink(path)
+        raise
+
+    def produce(write):
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    write(chunk)
+        finally:
+            os.unlink(path)
+    return Stream("application/x-tar", produce)
+
+
+class _credentials:
+    """The service's client configuration, with the X-Registry-Auth header's credentials (base64url
+    JSON: username, password, serveraddress) added for this request only: a private copy, removed after."""
+
+    def __init__(self, req, image: str):
+        self.req, self.image, self.tmp = req, image, None
+
+    def __enter__(self) -> str | None:
+        import base64
+        import tempfile
+        from runtime.image.config import Config, login_server
+        header = self.req.headers.get("x-registry-auth") or ""
+        try:
+            auth = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))) if header else {}
+        except ValueError:
+            raise InvalidArgument("invalid X-Registry-Auth header: base64url-encoded JSON expected") from None
+        if not isinstance(auth, dict) or not auth.get("username"):
+            return self.req.server.config_dir
+        data = dict(Config(self.req.server.config_dir).data)
+        token = base64.b64encode(f"{auth['username']}:{auth.get('password') or ''}".encode()).decode()
+        from runtime.image.reference import parse
+        server = login_server(auth["serveraddress"]) if auth.get("serveraddress") else parse(self.image).domain
+        data["auths"] = {**(data.get("auths") or {}), server: {"auth": token}}
+        self.tmp = tempfile.mkdtemp(prefix="hull-auth-")
+        fd = os.open(os.path.join(self.tmp, "config.json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+        return self.tmp
+
+    def __exit__(self, *exc) -> None:
+        if self.tmp:
+            import shutil
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def search(req):
@@ -93,7 +194,8 @@ def search(req):
 
 
 ROUTES = [("GET", "/images/json", list_), ("POST", "/images/create", create), ("POST", "/images/prune", prune),
-          ("GET", "/images/search", search),
+          ("GET", "/images/search", search), ("POST", "/images/load", load), ("GET", "/images/get", get),
+          ("GET", "/images/{name:.+}/get", get),
           ("GET", "/images/{name:.+}/json", inspect), ("GET", "/images/{name:.+}/history", history),
           ("POST", "/images/{name:.+}/tag", tag), ("POST", "/images/{name:.+}/push", push),
           ("DELETE", "/images/{name:.+}", remove)]

@@ -22,9 +22,9 @@ import sys
 import threading
 import time
 
-API_VERSION = "1.43"
-MIN_VERSION = "1.24"
+from runtime.engine.service.system import API_VERSION, MIN_API_VERSION as MIN_VERSION
 FALSY = ("", "0", "no", "false", "none")  # moby's BoolValue
+HEAD_TIMEOUT = float(os.environ.get("HULL_API_HEAD_TIMEOUT") or 30)  # seconds for a request line and headers
 DEBUG = bool(os.environ.get("HULL_API_DEBUG"))  # each request and its answer on stderr
 
 
@@ -152,7 +152,7 @@ class Server:
                        for method, pattern, fn in routes]
         self.active, self.lock = 0, threading.Lock()
         self.last_active = time.monotonic()
-        self.tls = None
+        self.tls = self.config_dir = None
 
     # -- accepting -------------------------------------------------------------------------------------
     def serve(self, listener: socket.socket) -> None:
@@ -198,14 +198,36 @@ class Server:
                 return event
             conn.receive_data(sock.recv(65536))
 
+    @staticmethod
+    def _read_head(conn, sock):
+        """The next request: an idle connection may wait for it as long as it likes (clients keep
+        them), but once it has begun, its head must come whole within HEAD_TIMEOUT."""
+        import h11
+        sock.settimeout(None)
+        try:
+            while True:
+                event = conn.next_event()
+                if event is not h11.NEED_DATA:
+                    return event
+                data = sock.recv(65536)
+                sock.settimeout(HEAD_TIMEOUT)
+                conn.receive_data(data)
+        finally:
+            sock.settimeout(None)
+
     def handle(self, sock: socket.socket) -> None:
         import h11
         conn = h11.Connection(h11.SERVER)
         while True:
             try:
-                event = self.next_event(conn, sock)
+                event = self._read_head(conn, sock)
             except h11.RemoteProtocolError as e:
                 self._send(conn, sock, Reply(e.error_status_hint, {"message": f"malformed HTTP request: {e}"}))
+                return
+            except socket.timeout:  # (h11 answers only a request it has read: this one is written by hand)
+                body = json.dumps({"message": f"the request's head did not come within {HEAD_TIMEOUT:g} s"}).encode()
+                sock.sendall(b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(body) + body)
                 return
             if not isinstance(event, h11.Request):
                 return  # closed

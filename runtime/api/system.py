@@ -1,9 +1,7 @@
 """/_ping, /version, /info, /system/df, /events: docker's answers from engine/service/system.py."""
 import json
-import os
-import platform
 
-from runtime.api.server import API_VERSION, MIN_VERSION, Reply, Stream
+from runtime.api.server import Reply, Stream
 from runtime.engine.service import system as service
 
 
@@ -14,16 +12,7 @@ def ping(req):
 
 
 def version(req):
-    from runtime import __version__
-    details = {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_VERSION, "Os": "linux", "Arch": _arch(),
-               "KernelVersion": os.uname().release, "GitCommit": "", "GoVersion": f"python{platform.python_version()}"}
-    return {"Platform": {"Name": "hull"}, "Version": __version__, **details, "BuildTime": "", "Experimental": False,
-            "Components": [{"Name": "Engine", "Version": __version__, "Details": {k: str(v) for k, v in details.items()}}]}
-
-
-def _arch() -> str:
-    machine = os.uname().machine
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    return service.version()
 
 
 def info(req):
@@ -72,5 +61,10 @@ def _time(req, name: str):
         return t
 
 
-ROUTES = [("GET", "/_ping", ping), ("GET", "/version", version), ("GET", "/info", info),
+def auth(req):
+    from runtime.engine.service import images
+    return images.auth(req.json(required=True), req.server.config_dir)
+
+
+ROUTES = [("POST", "/auth", auth),("GET", "/_ping", ping), ("GET", "/version", version), ("GET", "/info", info),
           ("GET", "/system/df", df), ("GET", "/events", events)]

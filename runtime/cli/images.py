@@ -132,22 +132,11 @@ def cmd_push(args):
     return 0
 
 
-def _server(text: str | None) -> str:
-    """A login server as the domain image references use: docker.io for Docker Hub's spellings."""
-    if not text:
-        return "docker.io"
-    host = text.split("://", 1)[-1].split("/", 1)[0]
-    if host in ("index.docker.io", "registry-1.docker.io", "docker.io"):
-        return "docker.io"
-    if not host or host != host.lower():
-        raise InvalidArgument(f"invalid registry {text!r}")
-    return host
-
-
 def cmd_login(args):
+    from runtime.image.config import login_server
     from runtime.image import transfer
     from runtime.image.config import Config
-    domain = _server(args.server)
+    domain = login_server(args.server)
     user, password = args.username, args.password
     if args.password_stdin:
         if args.password:
@@ -174,8 +163,9 @@ def cmd_login(args):
 
 
 def cmd_logout(args):
+    from runtime.image.config import login_server
     from runtime.image.config import Config
-    domain = _server(args.server)
+    domain = login_server(args.server)
     if Config(args.config).remove_credentials(domain):
         print(f"Removing login credentials for {domain}")
     else:

@@ -52,9 +52,12 @@ def main(argv=None) -> int:
         verbs, handlers = _tables()
         argv, typed = _management(argv)
         args = parse(argv, GLOBAL_FLAGS, verbs, typed)
-        if args.version or args.verb == "version":
+        if args.version:
             print(f"hull version {__version__}")
             return 0
+        if args.verb == "version":
+            from runtime.cli.system import print_version
+            return print_version()
         if args.verb is None or args.verb == "help" or args.help:
             sys.stdout.write(_help(verbs, getattr(args, "topic", None), typed))
             return 0

@@ -185,6 +185,21 @@ def cmd_events(args):
     return 0
 
 
+def print_version() -> int:
+    """docker version's two parts: this client, and the engine it drives (the same hull: daemonless,
+    the CLI is its own server; `hull system service` serves the same engine to docker's clients)."""
+    import platform
+    v = service.version()
+    print(f"Client:\n Version:           {v['Version']}\n API version:       {v['ApiVersion']}\n"
+          f" Python version:    {platform.python_version()}\n OS/Arch:           linux/{v['Arch']}\n\n"
+          f"Server: hull\n Engine:\n  Version:          {v['Version']}\n"
+          f"  API version:      {v['ApiVersion']} (minimum version {v['MinAPIVersion']})\n"
+          f"  Python version:   {platform.python_version()}\n  OS/Arch:          linux/{v['Arch']}\n"
+          f"  Kernel:           {v['KernelVersion']}\n  Experimental:     false\n"
+          f" hull-oci:\n  Version:          {v['Version']}")
+    return 0
+
+
 def cmd_system_service(args):
     from runtime import api
     from runtime.errors import InvalidArgument
@@ -195,7 +210,7 @@ def cmd_system_service(args):
     except ValueError:
         raise InvalidArgument(f"invalid --time {args.time!r}: seconds, 0 for never") from None
     tls = {"ca": args.tlscacert, "cert": args.tlscert, "key": args.tlskey} if args.tlsverify else None
-    api.serve(args.root, args.host, idle, args.group, tls)
+    api.serve(args.root, args.host, idle, args.group, tls, args.config)
     return 0
 
 

@@ -8,8 +8,12 @@ that a running container or another user swaps for a symlink mid-copy makes the 
 write or read outside (docker's CVE-2018-15664). The two sides talk through a tar stream over a
 pipe; an entry that vanishes while it is read is left out.
 """
+import json
 import os
+import stat
 import tarfile
+
+from runtime.clock import rfc3339
 
 from runtime.errors import HullError, InvalidArgument, NotFound
 from runtime.image import tartree
@@ -230,6 +234,57 @@ def copy_in(c, src: str, dest: str, stdin=None) -> None:
             raise NotFound(f"stat {src}: no such file or directory") from None
     finally:
         done()
+
+
+def stat_path(c, path: str) -> dict:
+    """docker's container path stat (the X-Docker-Container-Path-Stat of the archive endpoint):
+    name, size, mode (Go's os.FileMode bits), mtime, linkTarget; read inside the container's root."""
+    root, done = _root_of(c)
+    try:
+        r, w = os.pipe()
+        finish = _spawn(root, _stat, path, w)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            said = f.read()
+        try:
+            finish()
+        except _Missing:
+            raise NotFound(f"Could not find the file {path} in container {c.name}") from None
+        return json.loads(said)
+    finally:
+        done()
+
+
+GO_MODE = ((0o040000, 1 << 31), (0o120000, 1 << 27), (0o010000, 1 << 25), (0o140000, 1 << 24),
+           (0o060000, 1 << 26), (0o020000, (1 << 26) | (1 << 21)))  # S_IFDIR... -> os.ModeDir...
+
+
+def _stat(path: str, fd: int) -> None:
+    """(in the container's root: nothing is imported after the chroot)"""
+    path = _absolute(path)
+    root = os.open("/", beneath.DIR)
+    try:
+        parent, name = os.path.split(os.path.normpath(path))
+        try:
+            top = beneath.open_dir(root, parent, in_root=True)
+        except (FileNotFoundError, NotADirectoryError):
+            raise _Missing(path) from None
+        try:
+            st = beneath.lstat(top, name) if name else os.fstat(root)
+            if st is None:
+                raise _Missing(path)
+            link = os.readlink(name, dir_fd=top) if stat.S_ISLNK(st.st_mode) else ""
+        finally:
+            os.close(top)
+    finally:
+        os.close(root)
+    mode = stat.S_IMODE(st.st_mode) & 0o777
+    mode |= next((bit for kind, bit in GO_MODE if stat.S_IFMT(st.st_mode) == kind), 0)
+    mode |= (1 << 23 if st.st_mode & stat.S_ISUID else 0) | (1 << 22 if st.st_mode & stat.S_ISGID else 0)
+    mode |= 1 << 20 if st.st_mode & stat.S_ISVTX else 0
+    with os.fdopen(fd, "w") as out:
+        json.dump({"name": name or "/", "size": st.st_size, "mode": mode, "mtime": rfc3339(st.st_mtime),
+                   "linkTarget": link}, out)
 
 
 def _from_stdin(stdin, fd: int) -> None:

@@ -15,6 +15,18 @@ from runtime import fastjson as json
 from runtime.errors import InvalidArgument
 
 
+def login_server(text: str | None) -> str:
+    """A login server as the domain image references use: docker.io for Docker Hub's spellings."""
+    if not text:
+        return "docker.io"
+    host = text.split("://", 1)[-1].split("/", 1)[0]
+    if host in ("index.docker.io", "registry-1.docker.io", "docker.io"):
+        return "docker.io"
+    if not host or host != host.lower():
+        raise InvalidArgument(f"invalid registry {text!r}")
+    return host
+
+
 def default_dir() -> str:
     return os.environ.get("HULL_CONFIG") or os.path.join(os.path.expanduser("~"), ".hull")
 

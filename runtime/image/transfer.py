@@ -142,8 +142,13 @@ def push(store: Store, name: str, config: Config | None = None, progress: Progre
 
 def login(domain: str, user: str, password: str, config: Config) -> None:
     """Check the credentials against the registry, then keep them."""
-    _registry(domain, config, (user, password)).ping()
+    check_login(domain, user, password, config)
     config.set_credentials(domain, user, password)
+
+
+def check_login(domain: str, user: str, password: str, config: Config | None = None) -> None:
+    """The registry accepts these credentials (or its error is raised)."""
+    _registry(domain, config, (user, password)).ping()
 
 
 def _registry(domain: str, config: Config | None, credentials=None) -> Registry:

@@ -8,10 +8,14 @@ import signal
 import socket
 import stat
 import subprocess
+import time
 
 import pytest
 
 from helpers import wait_for
+
+
+DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else shutil.which("docker")
 
 
 class Service:
@@ -83,14 +87,15 @@ def api(engine):
 
 
 def docker_cli(api, tmp_path):
-    """The docker CLI on our socket, with a config dir of the test's own."""
-    exe = shutil.which("docker")
+    """Debian's docker CLI (docker.io) on our socket, with a config dir of the test's own."""
+    exe = DOCKER
     if exe is None:
         pytest.skip("no docker CLI (scripts/setup installs docker.io)")
 
-    def run(*args, input=None, check=True):
-        p = subprocess.run([exe, "-H", api.host, *args], capture_output=True, text=True, input=input, timeout=60,
-                           env={**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker-config")})
+    def run(*args, input=None, check=True, cwd=None):
+        p = subprocess.run([exe, "-H", api.host, *args], capture_output=True, text=True, input=input, timeout=120,
+                           cwd=cwd, env={**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker-config"),
+                                         "DOCKER_BUILDKIT": "0"})  # (the classic builder: /build)
         if check:
             assert p.returncode == 0, (args, p.stdout, p.stderr)
         return p
@@ -160,6 +165,67 @@ def test_the_docker_cli_runs_containers_through_hull(api, engine, tmp_path):
     p = docker("run", "--pull", "never", "--rm", "nosuch:1", check=False)  # (never a pull: tests stay offline)
     assert p.returncode == 125 and "No such image" in p.stderr
     assert docker("ps", "-aq").stdout == "" and engine("ps", "-aq").stdout == ""
+
+
+DOCKERFILE = """FROM busybox
+ARG GREETING=hi
+ADD added.tar /opt/
+COPY copied.txt /opt/copied.txt
+RUN echo "$GREETING from RUN" > /opt/run.txt
+EXPOSE 8080
+CMD ["cat", "/opt/a.txt", "/opt/copied.txt", "/opt/run.txt"]
+"""
+
+
+def test_docker_cli_builds_copies_commits_saves(api, engine, tmp_path):
+    import tarfile
+    docker = docker_cli(api, tmp_path)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile.web").write_text(DOCKERFILE)
+    (ctx / "copied.txt").write_text("copied\n")
+    (tmp_path / "a.txt").write_text("from a tar\n")
+    with tarfile.open(ctx / "added.tar", "w") as t:
+        t.add(tmp_path / "a.txt", "a.txt")
+    out = docker("build", "-t", "built:1", "-f", "Dockerfile.web", "--build-arg", "GREETING=hello", ".", cwd=ctx).stdout
+    assert "Step 7/7" in out and "Successfully tagged built:1" in out
+    assert docker("run", "--rm", "--network", "none", "built:1").stdout == "from a tar\ncopied\nhello from RUN\n"
+    assert docker("inspect", "-f", "{{json .Config.ExposedPorts}}", "built:1").stdout.strip() == '{"8080/tcp":{}}'
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN exit 3\n")
+    p = docker("build", "-t", "broken", ".", cwd=ctx, check=False)
+    assert p.returncode == 1 and "returned a non-zero code: 3" in p.stderr
+    # cp both ways (the archive endpoint), diff, commit
+    docker("create", "--name", "box", "--network", "none", "busybox", "sh", "-c", "cat /tmp/in.txt")
+    (tmp_path / "in.txt").write_text("copied in\n")
+    docker("cp", str(tmp_path / "in.txt"), "box:/tmp/")
+    assert docker("start", "-a", "box").stdout == "copied in\n"  # create + start -a
+    docker("cp", "box:/tmp/in.txt", str(tmp_path / "out.txt"))
+    assert (tmp_path / "out.txt").read_text() == "copied in\n"
+    p = docker("cp", "box:/nope", str(tmp_path), check=False)
+    assert p.returncode == 1 and "box:/nope" in p.stderr or "file /nope in container box" in p.stderr
+    assert "A /tmp/in.txt" in docker("diff", "box").stdout
+    docker("commit", "-c", 'CMD ["cat", "/tmp/in.txt"]', "box", "committed:1")
+    assert docker("run", "--rm", "--network", "none", "committed:1").stdout == "copied in\n"
+    names = tarfile.open(fileobj=__import__("io").BytesIO(
+        subprocess.run(["sh", "-c", f'DOCKER_CONFIG={tmp_path}/dc {DOCKER} -H {api.host} export box'],
+                       capture_output=True, check=True).stdout)).getnames()
+    assert "tmp/in.txt" in names and "bin/busybox" in names
+    docker("rm", "box")
+    # save, rmi, load, import, tag
+    docker("save", "-o", str(tmp_path / "saved.tar"), "built:1")
+    docker("rmi", "built:1")
+    assert "Loaded image: built:1" in docker("load", "-i", str(tmp_path / "saved.tar")).stdout
+    with tarfile.open(tmp_path / "rootfs.tar", "w") as t:
+        t.add(tmp_path / "a.txt", "a.txt")
+    image_id = docker("import", str(tmp_path / "rootfs.tar"), "imported:1").stdout.strip()
+    assert image_id.startswith("sha256:") and "imported" in docker("images", "--format", "{{.Repository}}").stdout
+    docker("tag", "imported:1", "imported:2")
+    docker("rmi", "imported:1", "imported:2", "committed:1", "built:1")
+    assert docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout == "busybox:latest\n"
+    assert "Images" in docker("system", "df").stdout and "hull" in docker("version").stdout
+    assert docker("info", "-f", "{{.Driver}} {{.OSType}}").stdout == "overlay linux\n"
+    p = docker("search", "busybox", check=False)
+    assert p.returncode == 1 and "no registry search" in p.stderr
 
 
 def test_docker_py_drives_hull(api, engine):
@@ -253,3 +319,71 @@ def test_docker_compose_up_exec_logs_down(api, engine, tmp_path):
     compose("down", "-t", "1")
     assert engine("ps", "-aq").stdout == ""
     assert "proj_default" not in engine("network", "ls").stdout
+
+
+def test_login_push_pull_through_the_api(api, engine, tmp_path):
+    """A registry with htpasswd auth in the test's network namespace: docker login (POST /auth),
+    push and pull with the credentials the CLI sends in X-Registry-Auth; docker-py the same."""
+    from registries import RegistryServer, basic_auth, htpasswd
+    registry = RegistryServer(tmp_path, basic_auth(htpasswd(tmp_path / "htpasswd", "hull", "secret")),
+                              netns=engine.netns.path)
+    try:
+        docker = docker_cli(api, tmp_path)
+        image = f"{registry.addr}/team/bb:1"
+        p = docker("login", "-u", "hull", "--password-stdin", registry.addr, input="wrong\n", check=False)
+        assert p.returncode == 1 and "unauthorized" in p.stderr.lower()
+        assert "Login Succeeded" in docker("login", "-u", "hull", "--password-stdin", registry.addr, input="secret\n").stdout
+        docker("tag", "busybox", image)
+        out = docker("push", image).stdout
+        assert "Pushed" in out and "digest: sha256:" in out
+        docker("rmi", image)
+        out = docker("pull", image).stdout
+        assert f"Downloaded newer image for {image}" in out
+        assert docker("run", "--rm", "--network", "none", image, "echo", "pulled").stdout == "pulled\n"
+        docker("rmi", image)
+        docker("logout", registry.addr)
+        p = docker("pull", image, check=False)  # no credentials sent now
+        assert p.returncode == 1 and "unauthorized" in p.stderr.lower(), p.stderr
+        dpy = pytest.importorskip("docker")
+        client = dpy.DockerClient(base_url=api.host)
+        auth = {"username": "hull", "password": "secret"}
+        pulled = client.images.pull(f"{registry.addr}/team/bb", tag="1", auth_config=auth)
+        assert image in pulled.tags
+        pulled.tag(f"{registry.addr}/team/bb", "2")
+        result = client.images.push(f"{registry.addr}/team/bb", tag="2", auth_config=auth)
+        assert '"Digest"' in result and "error" not in result
+        client.images.remove(image)
+        client.images.remove(f"{registry.addr}/team/bb:2")
+    finally:
+        registry.stop()
+
+
+def test_networks_volumes_ports_logs_events_through_the_cli(api, engine, tmp_path):
+    docker = docker_cli(api, tmp_path)
+    t0 = int(time.time()) - 1
+    docker("network", "create", "appnet")
+    docker("volume", "create", "data")
+    docker("run", "-d", "--name", "db", "--network", "appnet", "-v", "data:/data", "-p", "18080:80", "-P",
+           "--expose", "90", "busybox", "sh", "-c", "echo stored > /data/f; echo one; exec httpd -f -p 80 -h /data")
+    assert docker("port", "db", "80").stdout.strip().endswith(":18080")
+    assert "90/tcp" in docker("port", "db").stdout
+    assert docker("run", "--rm", "--network", "appnet", "busybox", "sh", "-c",
+                  "printf 'GET /f HTTP/1.0\\r\\n\\r\\n' | nc db 80").stdout.endswith("stored\n")  # by name
+    assert docker("run", "--rm", "--volumes-from", "db", "--network", "none", "busybox", "cat", "/data/f").stdout == "stored\n"
+    assert docker("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout.startswith("db Up")
+    assert docker("ps", "-a", "-q").stdout == docker("inspect", "-f", "{{.Id}}", "db").stdout[:12] + "\n"
+    follow = subprocess.Popen([DOCKER, "-H", api.host, "logs", "-f", "db"], stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "DOCKER_CONFIG": str(tmp_path / "dc")})
+    assert follow.stdout.readline() == "one\n"
+    stats = docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "db").stdout
+    assert stats.startswith("db ")
+    docker("kill", "db")
+    follow.wait(20)  # logs -f ends with the container
+    assert follow.returncode == 0
+    events = docker("events", "--since", str(t0), "--until", str(int(time.time()) + 1), "--filter", "container=db",
+                    "--format", "{{.Action}}").stdout.split()
+    assert events[:2] == ["create", "start"] and "die" in events and "kill" in events
+    docker("rm", "db")
+    out = docker("system", "prune", "-f", "--volumes").stdout
+    assert "Total reclaimed space" in out
+    assert "appnet" not in docker("network", "ls").stdout and "data" not in docker("volume", "ls", "-q").stdout

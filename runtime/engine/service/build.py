@@ -1,15 +1,18 @@
 """Builds, as docker's API takes them (POST /build): a context (a directory, or a tar's bytes: a
 plain Dockerfile alone is a build with an empty context, as docker's), the query's options, and a
 writer for the steps. Returns the image ID; nothing is left of a context tar afterwards."""
+import io
+import json
 import os
 import shutil
+import sys
 import tempfile
 
 from runtime.errors import HullError, InvalidArgument
 
 
 def build(root: str, query: dict, context_dir: str | None = None, context_tar: bytes | None = None,
-          dockerfile_text: str | None = None, out=None) -> str:
+          dockerfile_text: str | None = None, out=None, context_file: str | None = None) -> str:
     """query: docker's parameters as values: t (list), dockerfile (a path: inside the context, or
     the client's own), buildargs, labels (dicts), nocache, pull, q, target, networkmode, platform."""
     from runtime.engine.build.builder import Builder, Options
@@ -30,11 +33,20 @@ def build(root: str, query: dict, context_dir: str | None = None, context_tar: b
     name = os.path.basename(query.get("dockerfile") or "Dockerfile")
     work = None
     try:
-        if context_tar is not None:
+        if context_file is not None:  # the API's body, spooled: a tar (or a Dockerfile alone)
+            work = context = tempfile.mkdtemp(prefix="hull-build-")
+            with open(context_file, "rb") as f:
+                head = f.read(512)
+                f.seek(0)
+                if is_tar(head):
+                    _unpack(f, work)
+                else:
+                    dockerfile_text, name = decode(f.read(), "the request body"), "Dockerfile"
+        elif context_tar is not None:
             work = tempfile.mkdtemp(prefix="hull-build-")
             context = work
             if is_tar(context_tar):
-                _unpack(context_tar, work)
+                _unpack(io.BytesIO(context_tar), work)
             else:  # a Dockerfile alone: no context
                 dockerfile_text, name = decode(context_tar, "stdin"), "Dockerfile"
         else:
@@ -80,13 +92,55 @@ def decode(data: bytes, where: str) -> str:
         raise InvalidArgument(f"{where}: the Dockerfile is not UTF-8 text") from None
 
 
+def spawn(root: str, query: dict, context_file: str):
+    """POST /build for a long-lived caller (the API service): the build runs in a child process
+    (RUN steps fork and watch containers; a threaded server must not). Its output (the steps and
+    what RUN prints) comes on the child's stdout; finish() gives the image ID or raises its error."""
+    import subprocess
+    code = (f"import sys; sys.path[:0] = {sys.path!r}; from runtime.engine.service.build import _child; "
+            f"_child({root!r}, {json.dumps(query)!r}, {context_file!r})")
+    return subprocess.Popen([sys.executable, "-I", "-S", "-c", code], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, close_fds=True)
+
+
+def finish(proc, context_file: str) -> str:
+    """The child's result once its output is read: the image ID, or its error raised."""
+    from runtime.errors import from_wire
+    proc.wait()
+    try:
+        with open(context_file + ".result", "rb") as f:
+            result = json.loads(f.read())
+    except (OSError, ValueError):
+        raise HullError(f"the build ended without a result (exit status {proc.returncode})") from None
+    finally:
+        try:
+            os.unlink(context_file + ".result")
+        except OSError:
+            pass
+    if "error" in result:
+        raise from_wire(result)
+    return result["id"]
+
+
+def _child(root: str, query_text: str, context_file: str) -> None:
+    from runtime.errors import to_wire
+    try:
+        result = {"id": build(root, json.loads(query_text), context_file=context_file)}
+    except HullError as e:
+        result = to_wire(e)
+    except Exception as e:  # noqa: BLE001 - reported to the client, whatever it was
+        result = to_wire(HullError(f"{type(e).__name__}: {e}"))
+    sys.stdout.flush()
+    with open(context_file + ".result", "w") as f:
+        f.write(json.dumps(result))
+
+
 def is_tar(data: bytes) -> bool:
     return data[257:262] == b"ustar" or data[:2] == b"\x1f\x8b" or data[:4] == b"\x28\xb5\x2f\xfd"
 
 
-def _unpack(data: bytes, dest: str) -> None:
-    """The context tar, unpacked safely (nothing lands outside dest), its names as they are."""
-    import io
+def _unpack(data, dest: str) -> None:
+    """The context tar (a file object), unpacked safely (nothing lands outside dest), its names as they are."""
     import tarfile
     import zlib
 
@@ -94,7 +148,7 @@ def _unpack(data: bytes, dest: str) -> None:
     root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     out = tartree.Extractor(root, replace_dirs=True)
     try:
-        with tarfile.open(fileobj=layer.decompressed(io.BytesIO(data)), mode="r|") as tar:
+        with tarfile.open(fileobj=layer.decompressed(data), mode="r|") as tar:
             for m in tar:
                 out.extract(tar, m, tartree.clean_name(m.name))
         out.finish()

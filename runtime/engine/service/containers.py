@@ -762,6 +762,55 @@ def logs(root: str, ref: str, out, err, tail: int | None = None, timestamps: boo
                    still_running if follow else None, details)
 
 
+# -- files: docker cp's archive endpoint, export, commit (they fork: a threaded caller runs them
+#    through service/child.py) ---------------------------------------------------------------------
+
+def archive_stat(root: str, ref: str, path: str) -> dict:
+    """HEAD /containers/{id}/archive: the path's stat (name, size, mode, mtime, linkTarget)."""
+    from runtime.engine import copy
+    with containers(root).get(ref) as c:
+        return copy.stat_path(c, _in_container(path))
+
+
+def archive_get(root: str, ref: str, path: str) -> None:
+    """GET /containers/{id}/archive: the path as a tar, on stdout."""
+    import sys
+    from runtime.engine import copy
+    with containers(root).get(ref) as c:
+        copy.copy_out(c, _in_container(path), "-", sys.stdout)
+
+
+def archive_put(root: str, ref: str, path: str) -> None:
+    """PUT /containers/{id}/archive: the tar on stdin, unpacked into the container's path."""
+    import sys
+    from runtime.engine import copy
+    with containers(root).get(ref) as c:
+        copy.copy_in(c, "-", _in_container(path), sys.stdin)
+
+
+def _in_container(path: str) -> str:
+    if not path:
+        raise InvalidArgument("a path is required (?path=)")
+    return path if path.startswith("/") else "/" + path  # relative to its root, as docker takes it
+
+
+def export(root: str, ref: str) -> None:
+    """GET /containers/{id}/export: its filesystem as a tar, on stdout."""
+    import sys
+    from runtime.engine import copy
+    sys.stdout.flush()
+    with containers(root).get(ref) as c:
+        copy.export(c, os.dup(1))
+
+
+def commit(root: str, ref: str, repository: str | None, message: str = "", author: str = "",
+           changes: list | None = None, pause: bool = True) -> str:
+    """POST /commit: a new image of the container's layer; its ID."""
+    from runtime.engine import commit as commits
+    with containers(root).get(ref) as c:
+        return commits.commit(c, repository, message, author, changes or [], pause)
+
+
 def top(root: str, ref: str, ps_args: list | None = None) -> dict:
     """GET /containers/{id}/top: {"Titles": [...], "Processes": [[...], ...]} from the host's ps."""
     from runtime.container.control import ps_table

@@ -23,6 +23,23 @@ def events(root: str, since: float | None = None, until: float | None = None, fi
     return (e for e in journal.read(root, lo, hi, follow) if match(e))
 
 
+API_VERSION, MIN_API_VERSION = "1.43", "1.24"  # the Docker Engine API versions the service speaks
+
+
+def version() -> dict:
+    """GET /version: docker's SystemVersion (strings in Components' Details, as docker's)."""
+    import platform
+    from runtime import __version__
+    machine = os.uname().machine
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    details = {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": arch,
+               "KernelVersion": os.uname().release, "GitCommit": "", "GoVersion": f"python{platform.python_version()}"}
+    return {"Platform": {"Name": "hull"}, "Version": __version__, **details, "BuildTime": "", "Experimental": False,
+            "Components": [{"Name": "Engine", "Version": __version__,
+                            "Details": {**{k: str(v) for k, v in details.items()}, "Experimental": "false"}},
+                           {"Name": "hull-oci", "Version": __version__, "Details": {"GitCommit": ""}}]}
+
+
 def info(root: str) -> dict:
     """GET /info: docker's SystemInfo (the fields hull has)."""
     from runtime import __version__, cgroups

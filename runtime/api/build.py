@@ -1,0 +1,65 @@
+"""POST /build: the context tar streamed from the body to a file (never held whole in memory),
+the build run by engine/service/build.py in a child, its output as docker's JSON messages:
+{"stream": text} lines, {"aux": {"ID": id}} at the end, or {"error", "errorDetail"}."""
+import json
+import os
+
+from runtime.api.server import Stream
+from runtime.engine.service import build as service
+from runtime.engine.service import images
+from runtime.errors import InvalidArgument
+
+
+def _json_arg(req, name: str) -> dict:
+    text = req.arg(name)
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"invalid {name}: a JSON object of strings")
+    return {str(k): "" if v is None else str(v) for k, v in value.items()}
+
+
+def build(req):
+    if req.arg("remote"):
+        raise InvalidArgument("remote build contexts are not supported: send the context in the body")
+    query = {"t": [t for t in req.query.get("t", []) if t], "dockerfile": req.arg("dockerfile") or None,
+             "buildargs": _json_arg(req, "buildargs"), "labels": _json_arg(req, "labels"),
+             "nocache": req.flag("nocache"), "pull": req.flag("pull"), "target": req.arg("target") or None,
+             "q": req.flag("q"), "networkmode": req.arg("networkmode") or None, "platform": req.arg("platform") or None}
+    fd, path = _spool(req)
+
+    def produce(write):
+        try:
+            proc = service.spawn(req.root, query, path)
+            for chunk in iter(lambda: os.read(proc.stdout.fileno(), 65536), b""):
+                write(json.dumps({"stream": chunk.decode(errors="replace")}).encode() + b"\r\n")
+            proc.stdout.close()
+            image_id = service.finish(proc, path)
+            write(json.dumps({"aux": {"ID": image_id}}).encode() + b"\r\n")
+        finally:
+            os.unlink(path)
+    return Stream("application/json", produce)
+
+
+def _spool(req) -> tuple:
+    import tempfile
+    fd, path = tempfile.mkstemp(dir=images.tmp_dir(req.root), prefix="build-context-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in req.chunks():
+                f.write(chunk)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return fd, path
+
+
+def prune(req):
+    return images.prune_cache(req.root)
+
+
+ROUTES = [("POST", "/build", build), ("POST", "/build/prune", prune)]
