@@ -45,6 +45,7 @@ _GZIP_TYPE = {MEDIA_LAYER: MEDIA_LAYER + "+gzip", DOCKER_LAYER_TAR: "application
 
 class ImageError(HullError):
     """A malformed manifest, config or blob, or a digest that does not match."""
+    status = 400  # the API's answer: bad input (an archive, a manifest), not an engine failure
 
 
 def sha256_file(path: str) -> str:

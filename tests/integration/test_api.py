@@ -8,6 +8,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 
 import pytest
@@ -21,15 +22,15 @@ DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else shutil.whic
 class Service:
     """`hull system service` on ROOT/api.sock, started and stopped by the test."""
 
-    def __init__(self, engine):
-        self.engine = engine
-        self.path = os.path.join(engine.root, "api.sock")
+    def __init__(self, engine, path=None, *flags):
+        self.engine, self.flags = engine, flags
+        self.path = path or os.path.join(engine.root, "api.sock")
         self.host = f"unix://{self.path}"
         self.proc = None
 
     def start(self) -> "Service":
         log = open(os.path.join(self.engine.root, "api.log"), "ab")
-        self.proc = subprocess.Popen(self.engine.cmd("system", "service", "-H", self.host, "--time", "0"),
+        self.proc = subprocess.Popen(self.engine.cmd("system", "service", "-H", self.host, "--time", "0", *self.flags),
                                      stdout=log, stderr=log, env=self.engine.env)
         wait_for(lambda: self.ping() == b"OK", "the API socket")
         return self
@@ -387,3 +388,182 @@ def test_networks_volumes_ports_logs_events_through_the_cli(api, engine, tmp_pat
     out = docker("system", "prune", "-f", "--volumes").stdout
     assert "Total reclaimed space" in out
     assert "appnet" not in docker("network", "ls").stdout and "data" not in docker("volume", "ls", "-q").stdout
+
+
+TESTCONTAINERS = """
+import urllib.request
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+server = ("echo hello from testcontainers > /tmp/index.html; echo ready; exec httpd -f -p 8080 -h /tmp")
+with DockerContainer("busybox").with_command(["sh", "-c", server]).with_exposed_ports(8080).waiting_for(
+        LogMessageWaitStrategy("ready")) as c:
+    host, port = c.get_container_host_ip(), c.get_exposed_port(8080)
+    print(urllib.request.urlopen(f"http://{host}:{port}/index.html", timeout=10).read().decode(), end="")
+    print(c.get_wrapped_container().id)
+"""
+
+
+def test_testcontainers_starts_waits_reaches_and_removes(api, engine, tmp_path):
+    """The way most test suites start their databases. Its reaper (ryuk) is a Docker Hub image:
+    disabled, as tests are offline. It runs in the test's network namespace, so the mapped port it
+    reaches is on that namespace's own addresses."""
+    pytest.importorskip("testcontainers")
+    script = tmp_path / "tc.py"
+    script.write_text(TESTCONTAINERS)
+    p = subprocess.run([*engine.netns.enter, sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "DOCKER_HOST": api.host, "TESTCONTAINERS_RYUK_DISABLED": "true"})
+    assert p.returncode == 0, p.stderr
+    text, cid = p.stdout.rsplit("\n", 2)[:2]
+    assert text == "hello from testcontainers" and len(cid) == 64
+    assert engine("ps", "-aq").stdout == ""  # stopped and removed
+
+
+def test_the_socket_is_root_only_unless_a_group_is_given(engine, tmp_path):
+    import grp
+    import tempfile
+    probe = ("import socket, sys; s = socket.socket(socket.AF_UNIX)\n"
+             "try:\n    s.connect(sys.argv[1]); print('connected')\nexcept PermissionError: print('refused')\n")
+
+    def as_nobody(path) -> str:
+        return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c",
+                               probe, path], capture_output=True, text=True, check=True).stdout.strip()
+    where = tempfile.mkdtemp(prefix="hull-api-test-", dir="/run")
+    os.chmod(where, 0o755)  # nobody may reach the sockets: only their own modes decide
+    services = [Service(engine, os.path.join(where, "root.sock")),
+                Service(engine, os.path.join(where, "group.sock"), "--group", "nogroup")]
+    try:
+        for service in services:
+            service.start()
+        st = os.stat(services[0].path), os.stat(services[1].path)
+        assert [(stat.S_IMODE(s.st_mode), s.st_uid, s.st_gid) for s in st] == [
+            (0o660, 0, 0), (0o660, 0, grp.getgrnam("nogroup").gr_gid)]
+        assert as_nobody(services[0].path) == "refused"  # access to the API is root on the host
+        assert as_nobody(services[1].path) == "connected"
+    finally:
+        for service in services:
+            service.stop()
+        assert os.listdir(where) == []  # each service took its socket away
+        os.rmdir(where)
+
+
+def _certificates(d) -> dict:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl."""
+    def ssl(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=hull test CA")
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        (d / f"{name}.ext").write_text(ext + "\n")
+        ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+            f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    return {k: str(d / v) for k, v in (("ca", "ca.pem"), ("cert", "server.pem"), ("key", "server.key"),
+                                        ("client_cert", "client.pem"), ("client_key", "client.key"))}
+
+
+TLS_CLIENT = """
+import json, socket, ssl, sys
+ca, cert, key, port = sys.argv[1:5]
+ctx = ssl.create_default_context(cafile=ca)
+if cert != "-":
+    ctx.load_cert_chain(cert, key)
+try:
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port)), timeout=10), server_hostname="127.0.0.1") as s:
+        s.sendall(b"GET /_ping HTTP/1.1\\r\\nHost: d\\r\\nConnection: close\\r\\n\\r\\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+        print(data.split(b"\\r\\n")[0].decode(), data.rsplit(b"\\r\\n", 1)[-1].decode())
+except (ssl.SSLError, ConnectionError, OSError) as e:
+    print("refused", type(e).__name__)
+"""
+
+
+def test_tcp_needs_tls_with_client_certificates(engine, tmp_path):
+    from registries import free_port
+    certs = _certificates(tmp_path)
+    port = free_port()
+    p = subprocess.Popen(engine.cmd("system", "service", "-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert",
+                                    certs["ca"], "--tlscert", certs["cert"], "--tlskey", certs["key"], "--time", "0"),
+                         env=engine.env)
+    try:
+        (tmp_path / "client.py").write_text(TLS_CLIENT)
+
+        def client(cert, key):  # in the test's network namespace, where the service listens
+            return subprocess.run([*engine.netns.enter, sys.executable, str(tmp_path / "client.py"), certs["ca"], cert,
+                                   key, str(port)], capture_output=True, text=True, timeout=30).stdout.strip()
+        wait_for(lambda: not client(certs["client_cert"], certs["client_key"]).startswith("refused ConnectionRefused"),
+                 "the TLS port")
+        assert client(certs["client_cert"], certs["client_key"]) == "HTTP/1.1 200 OK OK"
+        assert client("-", "-").startswith("refused")  # no client certificate: the handshake fails
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(20)
+
+
+def test_the_service_killed_with_9_loses_nothing(api, engine, tmp_path):
+    docker = docker_cli(api, tmp_path)
+    docker("network", "create", "keepnet")
+    docker("volume", "create", "keepvol")
+    docker("run", "-d", "--name", "kept", "--network", "keepnet", "-v", "keepvol:/v", "busybox", "sh", "-c",
+           "echo alive; exec sleep 60")
+    before = docker("ps", "-a", "--format", "{{.ID}} {{.Names}} {{.Status}}").stdout
+    api.proc.kill()
+    api.proc.wait()
+    api.start()  # a stale socket of a dead service is replaced
+    assert docker("ps", "-a", "--format", "{{.ID}} {{.Names}} {{.Status}}").stdout.split()[:3] == before.split()[:3]
+    assert docker("logs", "kept").stdout == "alive\n"
+    assert "keepnet" in docker("network", "ls").stdout and "keepvol" in docker("volume", "ls").stdout
+    assert "busybox" in docker("images").stdout
+    docker("rm", "-f", "kept")
+    docker("network", "rm", "keepnet")
+    docker("volume", "rm", "keepvol")
+
+
+def test_bad_clients_never_stop_the_service(engine, tmp_path):
+    """A request head that never ends (408 after HULL_API_HEAD_TIMEOUT), 200 idle connections, a
+    client leaving in the middle of a stream, a build context and an image archive of garbage:
+    each gets its answer (or its connection closed) while everyone else is served; nothing is left."""
+    engine.env["HULL_API_HEAD_TIMEOUT"] = "1"
+    api = Service(engine).start()
+    try:
+        slow = socket.socket(socket.AF_UNIX)
+        slow.connect(api.path)
+        slow.sendall(b"GET /_ping HTTP/1.1\r\nHost: d")  # and nothing more
+        idle = []
+        for _ in range(200):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(api.path)
+            idle.append(s)
+        assert api.ping() == b"OK"  # served meanwhile
+        slow.settimeout(10)
+        assert slow.recv(4096).startswith(b"HTTP/1.1 408")
+        for s in idle:
+            s.close()
+        # a follower that leaves mid-stream
+        engine("run", "-d", "--name", "talker", "--network", "none", "busybox", "sh", "-c",
+               "while true; do echo tick; sleep 0.05; done")
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(api.path)
+        s.sendall(b"GET /containers/talker/logs?stdout=1&follow=1 HTTP/1.1\r\nHost: d\r\n\r\n")
+        got = b""
+        while b"tick" not in got:
+            got += s.recv(4096)
+        s.close()
+        assert api.call("GET", "/containers/talker/json")[0] == 200
+        engine("rm", "-f", "talker")
+        # garbage in: 20 MB that is no tar, as a build context and as an image archive
+        garbage = os.urandom(1 << 20) * 20
+        head = (f"POST /images/load HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
+                f"Content-Length: {len(garbage)}\r\n\r\n").encode()
+        status, _, body = api.http(head + garbage)
+        assert status == 400 and json.loads(body)["message"]
+        head = head.replace(b"/images/load", b"/build?t=junk:1")
+        status, _, body = api.http(head + garbage)
+        last = json.loads(body.splitlines()[-1])
+        assert status == 200 and "error" in last and "errorDetail" in last  # (a stream: the error is its last message)
+        assert api.call("GET", "/images/junk:1/json")[0] == 404
+        assert os.listdir(engine.store / "tmp") == []  # the spooled bodies are gone
+        assert api.ping() == b"OK"
+    finally:
+        api.stop()
