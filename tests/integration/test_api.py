@@ -567,3 +567,30 @@ def test_bad_clients_never_stop_the_service(engine, tmp_path):
         assert api.ping() == b"OK"
     finally:
         api.stop()
+
+
+def test_socket_activation_as_systemd_does_it(engine, tmp_path):
+    """contrib/systemd: the units verify, and the service takes the socket systemd passes (fd 3,
+    LISTEN_PID, LISTEN_FDS), as hull.socket + hull.service start it."""
+    units = os.path.join(os.path.dirname(__file__), "..", "..", "contrib", "systemd")
+    if shutil.which("systemd-analyze") and shutil.which("hull"):  # (ExecStart names the installed launcher)
+        p = subprocess.run(["systemd-analyze", "verify", os.path.join(units, "hull.socket"),
+                            os.path.join(units, "hull.service")], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+    path = str(tmp_path / "activated.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(16)
+    fd = listener.fileno()  # becomes the service's fd 3, in the shell that execs it (as systemd passes it)
+    cmd = ["bash", "-c", f'exec 3<&{fd} {fd}<&-; LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "bash",
+           *engine.cmd("system", "service", "-H", "fd://", "--time", "1")]
+    p = subprocess.Popen(cmd, env=engine.env, pass_fds=(fd,))
+    listener.close()
+    try:
+        api = Service(engine, path)
+        assert api.ping() == b"OK" and api.call("GET", "/containers/json")[0] == 200
+        assert p.wait(20) == 0  # idle for --time seconds: it exits, and systemd would start it again
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
