@@ -287,16 +287,22 @@ def test_stopping_the_service_loses_no_container(api, engine):
 COMPOSE = """services:
   web:
     image: busybox
-    command: sh -c "echo hello from web > /tmp/index.html; echo web up; exec httpd -f -p 8080 -h /tmp"
+    command: sh -c "echo hello from web > /srv/index.html; echo web up; exec httpd -f -p 8080 -h /srv"
     labels: {tier: front}
+    ports: ["18081:8080"]
+    volumes: ["site:/srv"]
   worker:
     image: busybox
     command: sh -c "echo worker up; exec sleep 300"
     depends_on: [web]
+volumes:
+  site: {}
 """
 
 
 def test_docker_compose_up_exec_logs_down(api, engine, tmp_path):
+    """Two services (a busybox httpd and a client fetching from it by service name), a named volume
+    and a published port; `down -v` leaves nothing of the project."""
     exe = shutil.which("docker-compose")
     if exe is None:
         pytest.skip("no docker-compose (scripts/setup installs it)")
@@ -315,10 +321,15 @@ def test_docker_compose_up_exec_logs_down(api, engine, tmp_path):
     # on the project's network, by service name (compose's aliases through hull's DNS)
     got = compose("exec", "-T", "worker", "sh", "-c", "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc web 8080")
     assert "200 OK" in got and got.endswith("hello from web\n")
+    # the published port, from the test's network namespace (where hull runs)
+    fetch = engine.netns.run("sh", "-c", "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | busybox nc 127.0.0.1 18081",
+                             capture_output=True, text=True, timeout=30)
+    assert fetch.stdout.endswith("hello from web\n"), fetch
     wait_for(lambda: "worker up" in compose("logs", "--no-color", "worker"), "worker's log")
     assert engine("inspect", "-f", "{{.Config.Labels.tier}}", "proj_web_1").stdout == "front\n"
-    compose("down", "-t", "1")
-    assert engine("ps", "-aq").stdout == ""
+    assert "proj_site" in engine("volume", "ls", "-q").stdout
+    compose("down", "-v", "-t", "1")
+    assert engine("ps", "-aq").stdout == "" and "proj_site" not in engine("volume", "ls", "-q").stdout
     assert "proj_default" not in engine("network", "ls").stdout
 
 
