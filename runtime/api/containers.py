@@ -130,6 +130,11 @@ def attach(req):
     mon = streams.open_attach(req.root, c.id, stdin)
 
     def run(sock, already):
+        if req.flag("logs"):  # what it printed so far first (docker-py's attach(logs=True), compose's up)
+            quiet = streams.TextOut(lambda _: None, 0, True)
+            out = streams.TextOut(sock.sendall, streams.STDOUT, tty) if stdout else quiet
+            err = streams.TextOut(sock.sendall, streams.STDERR, tty) if stderr else quiet
+            service.logs(req.root, c.id, out, err)
         streams.relay_attach(mon, c.id, tty, stdin, stdout, stderr, sock, already)
     return Hijack(streams.content_type(tty, req), run, close=mon.close)
 

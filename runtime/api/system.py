@@ -38,7 +38,7 @@ def df(req):
 def events(req):
     """A stream of JSON messages, one per line, as they happen (since/until: Unix times)."""
     since, until = _time(req, "since"), _time(req, "until")
-    stream = service.events(req.root, since, until, req.filters())
+    stream = service.events(req.root, since, until, req.filters(), give_up=req.gone)
 
     def produce(write):
         for e in stream:

@@ -51,7 +51,7 @@ def container(c, action: str, **extra) -> None:
 
 
 def read(root: str, since: int | None = None, until: int | None = None, follow: bool = False,
-         poll: float = 0.1):
+         poll: float = 0.1, give_up=None):
     """Events in order (nanosecond times). With since or until, those already in the journal in
     that window first (docker's replay); without, only new ones. With follow, new ones as they are
     written, until the time until has passed."""
@@ -82,8 +82,8 @@ def read(root: str, since: int | None = None, until: int | None = None, follow: 
                         return
                     yield event
                 continue
-            if not follow or (until is not None and time.time_ns() > until):
-                return
+            if not follow or (until is not None and time.time_ns() > until) or (give_up and give_up()):
+                return  # (give_up: the reader left; a follow would otherwise wait for the next event)
             if _rotated(path, ino):  # the rest of the old file was read: go on in the new one
                 f.close()
                 f, ino = _wait_for(path, until, follow, poll)

@@ -147,6 +147,12 @@ def test_the_docker_cli_runs_containers_through_hull(api, engine, tmp_path):
         p = docker("run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
         assert (p.returncode, p.stdout, p.stderr) == (3, "out\n", "err\n")
     assert docker("run", "-i", "--rm", "--network", "none", "busybox", "cat", input="from stdin\n").stdout == "from stdin\n"
+    # -it under script(1), a terminal of its own: the keys typed go to the container's shell
+    typed = "(sleep 1; echo 'echo typed-$((6*7)); exit 7'; sleep 2)"
+    p = subprocess.run(["sh", "-c", f"{typed} | script -qec '{DOCKER} -H {api.host} run -it --rm --network none busybox sh' "
+                                    "/dev/null"], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "DOCKER_CONFIG": str(tmp_path / "dc")})
+    assert p.returncode == 7 and "typed-42" in p.stdout, p
     cid = docker("run", "-d", "--name", "web", "--network", "none", "busybox", "sh", "-c",
                  "echo started; exec sleep 60").stdout.strip()
     assert len(cid) == 64
@@ -256,6 +262,28 @@ def test_docker_py_drives_hull(api, engine):
     net = client.networks.create("pynet")
     assert "pynet" in [n.name for n in client.networks.list()]
     net.remove()
+    # files in and out (put_archive / get_archive), logs as a stream, a build, save
+    import io
+    import tarfile
+    from helpers import tar_bytes
+    c = client.containers.create("busybox", ["sh", "-c", "cat /in/note; for i in 1 2 3; do echo line$i; done"],
+                                 network_mode="none")
+    assert c.put_archive("/", tar_bytes([("in", None), ("in/note", b"put by docker-py\n")]))
+    c.start()
+    assert b"".join(c.logs(stream=True, follow=True)) == b"put by docker-py\nline1\nline2\nline3\n"
+    chunks, stat_ = c.get_archive("/in/note")
+    assert stat_["name"] == "note" and stat_["size"] == 17
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as t:
+        assert t.extractfile("note").read() == b"put by docker-py\n"
+    assert c.wait()["StatusCode"] == 0
+    c.remove()
+    context = io.BytesIO(tar_bytes([("Dockerfile", b"FROM busybox\nRUN echo built > /b\nCMD [\"cat\", \"/b\"]\n")]))
+    built, log = client.images.build(fileobj=context, custom_context=True, tag="pybuilt:1")
+    assert "pybuilt:1" in built.tags and any("Successfully built" in x.get("stream", "") for x in log)
+    assert client.containers.run("pybuilt:1", remove=True, network_mode="none") == b"built\n"
+    saved = b"".join(built.save())
+    assert tarfile.open(fileobj=io.BytesIO(saved)).getmember("manifest.json")
+    client.images.remove("pybuilt:1")
     image = client.images.get("busybox")
     image.tag("bb", "two")
     assert "bb:two" in client.images.get("bb:two").tags

@@ -7,7 +7,7 @@ from runtime.engine.containers import Containers, du
 
 
 def events(root: str, since: float | None = None, until: float | None = None, filters: dict | None = None,
-           follow: bool | None = None):
+           follow: bool | None = None, give_up=None):
     """GET /events: docker's event messages in order (a generator). Without since or until only new
     ones; it follows until `until` passes (forever without one), as docker's stream does."""
     from runtime.engine import events as journal
@@ -20,7 +20,7 @@ def events(root: str, since: float | None = None, until: float | None = None, fi
     if follow is None:
         import time
         follow = hi is None or hi > time.time_ns()
-    return (e for e in journal.read(root, lo, hi, follow) if match(e))
+    return (e for e in journal.read(root, lo, hi, follow, give_up=give_up) if match(e))
 
 
 API_VERSION, MIN_API_VERSION = "1.43", "1.24"  # the Docker Engine API versions the service speaks
