@@ -34,7 +34,15 @@ def parse_time(text: str) -> float | None:
         t = t[:-6]
     base, _, frac = t.partition(".")
     try:
-        secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+        if len(base) == 19 and base[4] == base[7] == "-" and base[10] == "T" and base[13] == base[16] == ":":
+            fields = (int(base[:4]), int(base[5:7]), int(base[8:10]), int(base[11:13]), int(base[14:16]),
+                      int(base[17:19]))  # (what strptime would check, ~10x faster: ps parses two per container)
+            if not (1 <= fields[1] <= 12 and 1 <= fields[2] <= 31 and fields[3] < 24 and fields[4] < 60
+                    and fields[5] < 61):
+                return None
+            secs = calendar.timegm(fields + (0, 0, 0))
+        else:
+            secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
     except ValueError:
         return None
     return secs - offset + (float("0." + frac) if frac.isdigit() else 0.0)

@@ -122,13 +122,16 @@ class Container:
 
     def status(self) -> str:
         """created | running | paused | restarting | removing | exited | dead (docker's words)."""
+        return self._status(self.state.get("Running") and self.init_alive())
+
+    def _status(self, alive: bool) -> str:
         s = self.state
         if s.get("Removing"):
             return "removing"
         if s.get("Dead"):
             return "dead"
         if s.get("Running"):
-            if self.init_alive() or self.owner_alive():  # the owner records an exit it has seen
+            if alive or self.owner_alive():  # the owner records an exit it has seen
                 return "paused" if s.get("Paused") else "running"
             return "exited"
         if s.get("Restarting"):
@@ -139,8 +142,10 @@ class Container:
 
     def public_state(self) -> dict:
         """docker's State object."""
-        s, status = self.state, self.status()
-        lost = self.lost()
+        s = self.state
+        alive = bool(s.get("Running")) and self.init_alive()  # (/proc read once: ps lists many)
+        status = self._status(alive)
+        lost = bool(s.get("Running")) and not alive and status == "exited"
         return {"Status": status, "Running": status in ("running", "paused"), "Paused": status == "paused",
                 "Restarting": status == "restarting", "OOMKilled": bool(s.get("OOMKilled")),
                 "Dead": status == "dead", "Pid": s.get("Pid", 0) if status in ("running", "paused") else 0,

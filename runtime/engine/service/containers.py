@@ -326,7 +326,7 @@ def all_of(tests: list, c) -> bool:
 
 def _summary(c: Container, now: float, size: bool) -> dict:
     cfg, state = c.config["Config"], c.public_state()
-    running = c.init_alive()
+    running = state["Running"]
     out = {
         "Id": c.id, "Names": ["/" + c.name], "Image": cfg["Image"], "ImageID": c.config["ImageID"],
         "Command": " ".join((cfg.get("Entrypoint") or []) + (cfg.get("Cmd") or [])),
