@@ -69,7 +69,8 @@ EXAMPLES = {
     # system
     "system-prune": "hull system prune -f\nhull system prune -a --volumes",
     "system-df": "hull system df -v",
-    "system-service": "hull system service --time 0 &\nDOCKER_HOST=unix:///run/hull/docker.sock docker ps",
+    "system-service": "hull system service --time 0 &   # then: DOCKER_HOST=unix:///run/hull/docker.sock docker ps\n"
+                      "hull system service -H unix:///tmp/hull.sock --group docker",
     "system-reset": "hull --root /tmp/hull-play system reset -f",
     "info": "hull info\nhull info -f '{{.ServerVersion}}'",
     "version": "hull version",

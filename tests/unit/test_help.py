@@ -152,7 +152,7 @@ def test_completion_command_prints_a_valid_script(capsys, tmp_path):
     (["hull", "image", "ls", "--f"], ["--filter", "--format"]),
     (["hull", "--root", "/r", "container", "st"], ["start", "stats", "stop"]),
     (["hull", "--roo"], ["--root"]),
-    (["hull", "system", ""], ["df", "events", "info", "prune", "reset"]),
+    (["hull", "system", ""], ["df", "events", "info", "prune", "reset", "service"]),
     (["hull", "network", "dis"], ["disconnect"]),
     (["hull", "completion", ""], ["bash"]),
     (["hull", "run", "-d", "busybox", "sh", ""], []),  # the container's command: bash's default

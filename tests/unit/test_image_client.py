@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from runtime.cli.images import _server
+from runtime.image.config import login_server as _server
 from runtime.errors import InvalidArgument, NotFound
 from runtime.image.config import Config
 from runtime.image.registry import _parse_challenge, choose_platform, is_plain_http
