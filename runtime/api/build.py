@@ -35,8 +35,13 @@ def build(req):
     def produce(write):
         try:
             proc = service.spawn(req.root, query, path)
+            rest = b""
             for chunk in iter(lambda: os.read(proc.stdout.fileno(), 65536), b""):
-                write(json.dumps({"stream": chunk.decode(errors="replace")}).encode() + b"\r\n")
+                *lines, rest = (rest + chunk).split(b"\n")
+                for line in lines:  # a message per line, as docker's: clients match a line's end with $
+                    write(json.dumps({"stream": line.decode(errors="replace") + "\n"}).encode() + b"\r\n")
+            if rest:
+                write(json.dumps({"stream": rest.decode(errors="replace")}).encode() + b"\r\n")
             proc.stdout.close()
             image_id = service.finish(proc, path)
             write(json.dumps({"aux": {"ID": image_id}}).encode() + b"\r\n")

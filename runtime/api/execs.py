@@ -35,7 +35,8 @@ def inspect(req):
 
 
 def resize(req):
-    return Reply(200, b"", "text/plain")  # (the exec's terminal is sized by its child; resize comes next)
+    service.resize(req.root, req.params["id"], req.int("h", 0), req.int("w", 0))
+    return Reply(200, b"", "text/plain")
 
 
 ROUTES = [("POST", "/containers/{id}/exec", create), ("POST", "/exec/{id}/start", start),

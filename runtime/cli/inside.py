@@ -164,12 +164,8 @@ def cmd_diff(args):
 
 
 def cmd_commit(args):
-    from runtime.engine import commit
-    c = service.containers(args.root).get(args.container)
-    with c:
-        image_id = commit.commit(c, args.repository, args.message or "", args.author or "", args.change or [],
-                                 str(args.pause).lower() not in ("false", "0"))
-    print(image_id)
+    print(service.commit(args.root, args.container, args.repository, args.message or "", args.author or "",
+                         args.change or [], str(args.pause).lower() not in ("false", "0")))
     return 0
 
 
@@ -185,42 +181,25 @@ def _split_cp(text: str):
 
 
 def cmd_cp(args):
-    from runtime.engine import copy
-    containers = service.containers(args.root)
     (src_c, src), (dst_c, dst) = _split_cp(args.source), _split_cp(args.destination)
     if (src_c is None) == (dst_c is None):
         raise InvalidArgument("copying between containers is not supported" if src_c else
                               "must specify at least one container source (CONTAINER:PATH)")
-    c = containers.get(src_c or dst_c)
-    path = src if src_c else dst
-    if not path.startswith("/"):
-        path = "/" + path  # relative to the container's root, as docker takes it
-    with c:
-        if src_c:
-            copy.copy_out(c, path, dst, sys.stdout)
-        else:
-            copy.copy_in(c, src, path, sys.stdin)
+    if src_c:
+        service.copy_out(args.root, src_c, src, dst, sys.stdout)
+    else:
+        service.copy_in(args.root, dst_c, src, dst, sys.stdin)
     return 0
 
 
 def cmd_export(args):
-    from runtime.engine import copy
-    c = service.containers(args.root).get(args.container)
+    service.containers(args.root).get(args.container)
     if not args.output and sys.stdout.isatty():
         raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    with c:
-        if args.output:
-            fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-            try:
-                copy.export(c, fd)
-            finally:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        else:
-            sys.stdout.flush()
-            copy.export(c, os.dup(1))
+    fd = None
+    if args.output:
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    service.export(args.root, args.container, fd)
     return 0
 
 

@@ -119,6 +119,9 @@ def create_body(args) -> dict:
         "Dns": args.dns or [], "DnsSearch": args.dns_search or [], "DnsOptions": args.dns_option or [],
         "ExtraHosts": args.add_host, **limits_body(args),
     }
+    if args.tty and os.isatty(0):
+        from runtime.linux import tty
+        host["ConsoleSize"] = list(tty.get_winsize(0) or (0, 0))  # as docker's CLI sends it
     if args.shm_size:
         from runtime.units import parse_bytes
         host["ShmSize"] = parse_bytes(args.shm_size, "shm-size")

@@ -152,6 +152,14 @@ def _relay_pty(master: int, interactive: bool, writer) -> None:
         raw.restore()
 
 
+def tty_size(fd: int):
+    """(rows, cols) of the terminal on fd, or None."""
+    if not os.isatty(fd):
+        return None
+    from runtime.linux import tty as tty_mod
+    return tty_mod.get_winsize(fd)
+
+
 def _copy_winsize(master: int) -> None:
     from runtime.linux import tty as tty_mod
     size = tty_mod.get_winsize(0)
@@ -177,7 +185,8 @@ class _RawTerminal:
 
 
 def exec_in(c, command: list, interactive: bool, tty: bool, detach: bool, env: list, workdir: str | None,
-            user: str | None, privileged: bool, detach_keys: str = "ctrl-p,ctrl-q", exec_id: str | None = None) -> int:
+            user: str | None, privileged: bool, detach_keys: str = "ctrl-p,ctrl-q", exec_id: str | None = None,
+            winsize=None) -> int:
     """docker exec: the process of the container's config with this command (and -e/-w/-u), in its
     namespaces and cgroup (the core's execute). Returns its exit code (0 with -d, or when the
     detach keys are typed on its terminal)."""
@@ -203,7 +212,10 @@ def exec_in(c, command: list, interactive: bool, tty: bool, detach: bool, env: l
         exec_id = os.urandom(32).hex()
         events.container(c, f"exec_create: {what}", execID=exec_id)
     events.container(c, f"exec_start: {what}", execID=exec_id)
-    relay = _TerminalRelay(c.root, keys) if tty and not detach else None
+    size = (winsize() if winsize else None) or (tty_size(0) or tty_size(1) if tty else None)
+    if size and all(size):
+        process["consoleSize"] = {"height": size[0], "width": size[1]}  # from its start, not after
+    relay = _TerminalRelay(c.root, keys, winsize) if tty and not detach else None
     code = execute.execute(runner.core_store(c.root), c.id, process, detach=detach, relay=relay)
     if not detach:
         events.container(c, "exec_die", execID=exec_id, exitCode=code)
@@ -275,8 +287,10 @@ class _TerminalRelay:
     it ends (its wait status) or the keys are typed (None): then the pty goes to the monitor, which
     reads it until the process ends, so the process is neither hung up nor blocked on output."""
 
-    def __init__(self, root: str, keys: bytes):
-        self.root, self.keys = root, keys
+    def __init__(self, root: str, keys: bytes, winsize=None):
+        """winsize(): the terminal's (rows, cols) when ours is not one (the API's exec: its resize
+        requests), asked again on each SIGWINCH."""
+        self.root, self.keys, self.winsize = root, keys, winsize
 
     def __call__(self, pid: int, master: int):
         import threading
@@ -288,8 +302,8 @@ class _TerminalRelay:
             os.write(done_w, b"x")
         threading.Thread(target=reap, daemon=True).start()
         detacher, raw = Detacher(self.keys), _RawTerminal()
-        if os.isatty(0):
-            _copy_winsize(master)
+        old_winch = signal.signal(signal.SIGWINCH, lambda *_: self._resize(master))
+        self._resize(master)  # (after the handler: a resize asked meanwhile is not lost)
         readers = [master, done_r, 0]
         try:
             while True:
@@ -317,8 +331,16 @@ class _TerminalRelay:
                         os.write(2, b"\r\nread escape sequence\r\n")
                         return None
         finally:
+            signal.signal(signal.SIGWINCH, old_winch)
             raw.restore()
             os.close(done_r)
+
+    def _resize(self, master: int) -> None:
+        if os.isatty(0):
+            _copy_winsize(master)
+        elif self.winsize is not None and (size := self.winsize()):
+            from runtime.linux import tty as tty_mod
+            tty_mod.set_winsize(master, *size)
 
     @staticmethod
     def _copy_out(master: int) -> bool:

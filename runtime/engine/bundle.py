@@ -209,6 +209,7 @@ def oci_config(cfg: dict, hc: dict, rootfs: str, files: dict, cgroup_v2: bool) -
     mounts = _mounts(files, hc.get("ShmSize") or 64 * 1024 * 1024)
     if hc.get("Init"):
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": INIT_BINARY, "options": ["rbind", "ro"]})
+    size = hc.get("ConsoleSize") or [0, 0]
     spec = {
         "ociVersion": "1.2.0",
         "process": {
@@ -217,6 +218,8 @@ def oci_config(cfg: dict, hc: dict, rootfs: str, files: dict, cgroup_v2: bool) -
             "capabilities": {k: list(cap_list) for k in ("bounding", "effective", "permitted")},
             "rlimits": [{"type": k, "soft": s, "hard": h} for k, (s, h) in rlimits.items()],
             "noNewPrivileges": "no-new-privileges" in security or "no-new-privileges:true" in security,
+            # the client's terminal size from the start: a first `stty size` or `top` must not see 0x0
+            **({"consoleSize": {"height": size[0], "width": size[1]}} if cfg.get("Tty") and all(size) else {}),
         },
         "root": {"path": rootfs, "readonly": bool(hc.get("ReadonlyRootfs"))},
         "hostname": cfg.get("Hostname") or "",

@@ -251,6 +251,21 @@ def test_docker_py_drives_hull(api, engine):
     assert [x.name for x in client.containers.list(filters={"label": "k=v"})] == ["py"]
     assert "PID" in c.top()["Titles"]
     assert "cpu_stats" in c.stats(stream=False)
+    # an exec on a terminal: the size it was created with (ConsoleSize), then the size a resize sets
+    ex = client.api.exec_create(c.id, ["sh", "-c", "stty size; read x; stty size"], tty=True, stdin=True)
+    client.api.exec_resize(ex["Id"], height=33, width=99)  # (before start: what the child reads first)
+    conn = client.api.exec_start(ex["Id"], tty=True, socket=True)._sock
+    first = b""
+    while b"\n" not in first:
+        first += conn.recv(4096)
+    client.api.exec_resize(ex["Id"], height=40, width=120)
+    conn.sendall(b"go\r")
+    rest = b""
+    while chunk := conn.recv(4096):
+        rest += chunk
+    conn.close()
+    assert first.split(b"\r\n")[0] == b"33 99" and rest.replace(b"\r", b"").endswith(b"40 120\n"), (first, rest)
+    assert client.api.exec_inspect(ex["Id"])["ExitCode"] == 0
     c.kill()
     assert c.wait() == {"StatusCode": 137, "Error": None}
     c.remove()

@@ -510,3 +510,15 @@ def test_flags_after_the_names(engine):
     assert engine("exec", "late", "ls", "-d", "/etc").stdout == "/etc\n"  # -d is ls's, not exec's
     assert engine("rm", "late", "-f").stdout == "late\n"
     assert engine("ps", "-aq").stdout == ""
+
+
+def test_a_terminal_has_the_clients_size_from_its_first_instruction(engine):
+    """run -it and exec -it (and the API's ConsoleSize): the container's terminal has the client's
+    size before its process starts, so a first `stty size` or `top` never sees 0x0."""
+    import shlex
+    engine("run", "-d", "--name", "sized", "--network", "none", "busybox", "sleep", "60")
+    hull = shlex.join(engine.cmd())
+    p = subprocess.run(["script", "-qec", f"stty rows 21 cols 73; {hull} run --rm -it --network none busybox stty size; "
+                        f"{hull} exec -it sized stty size; {hull} exec -t sized stty size", "/dev/null"],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, env=engine.env)
+    assert p.stdout.replace("\r", "").split("\n")[:3] == ["21 73"] * 3, p

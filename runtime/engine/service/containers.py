@@ -124,7 +124,7 @@ def create(root: str, body: dict, name: str | None = None) -> dict:
                        "Memory": 0, "MemorySwap": 0, "NanoCpus": 0, "CpuShares": 0, "CpusetCpus": "",
                        "PidsLimit": None, **limits,
                        "Binds": hc_in.get("Binds"), "VolumesFrom": hc_in.get("VolumesFrom"),
-                       "Tmpfs": hc_in.get("Tmpfs") or None},
+                       "Tmpfs": hc_in.get("Tmpfs") or None, "ConsoleSize": _console_size(hc_in.get("ConsoleSize"))},
     }
     c = store.create(config, name)
     try:
@@ -138,6 +138,15 @@ def create(root: str, body: dict, name: str | None = None) -> dict:
     c.save_config()
     events.container(c, "create")
     return {"Id": c.id, "Warnings": warnings}
+
+
+def _console_size(size) -> list:
+    """HostConfig.ConsoleSize: [rows, cols] of the client's terminal (API 1.42), or [0, 0]."""
+    if size in (None, [], [0, 0]):
+        return [0, 0]
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(n, int) and 0 <= n <= 0xffff for n in size)):
+        raise InvalidArgument(f"invalid ConsoleSize {size!r}: [rows, columns]")
+    return size
 
 
 def _restart_policy(policy: dict | None) -> dict:
@@ -775,17 +784,27 @@ def archive_stat(root: str, ref: str, path: str) -> dict:
 def archive_get(root: str, ref: str, path: str) -> None:
     """GET /containers/{id}/archive: the path as a tar, on stdout."""
     import sys
-    from runtime.engine import copy
-    with containers(root).get(ref) as c:
-        copy.copy_out(c, _in_container(path), "-", sys.stdout)
+    copy_out(root, ref, path, "-", sys.stdout)
 
 
 def archive_put(root: str, ref: str, path: str) -> None:
     """PUT /containers/{id}/archive: the tar on stdin, unpacked into the container's path."""
     import sys
+    copy_in(root, ref, "-", path, sys.stdin)
+
+
+def copy_out(root: str, ref: str, path: str, dest: str, stdout=None) -> None:
+    """docker cp CONTAINER:PATH DEST (DEST "-": a tar on stdout)."""
     from runtime.engine import copy
     with containers(root).get(ref) as c:
-        copy.copy_in(c, "-", _in_container(path), sys.stdin)
+        copy.copy_out(c, _in_container(path), dest, stdout)
+
+
+def copy_in(root: str, ref: str, src: str, path: str, stdin=None) -> None:
+    """docker cp SRC CONTAINER:PATH (SRC "-": a tar on stdin)."""
+    from runtime.engine import copy
+    with containers(root).get(ref) as c:
+        copy.copy_in(c, src, _in_container(path), stdin)
 
 
 def _in_container(path: str) -> str:
@@ -794,13 +813,21 @@ def _in_container(path: str) -> str:
     return path if path.startswith("/") else "/" + path  # relative to its root, as docker takes it
 
 
-def export(root: str, ref: str) -> None:
-    """GET /containers/{id}/export: its filesystem as a tar, on stdout."""
+def export(root: str, ref: str, out_fd: int | None = None) -> None:
+    """GET /containers/{id}/export: its filesystem as a tar, to out_fd (closed after; default: a
+    copy of stdout)."""
     import sys
     from runtime.engine import copy
     sys.stdout.flush()
-    with containers(root).get(ref) as c:
-        copy.export(c, os.dup(1))
+    fd = os.dup(1) if out_fd is None else out_fd
+    try:
+        with containers(root).get(ref) as c:
+            copy.export(c, fd)
+    finally:
+        try:
+            os.close(fd)  # (the child that wrote the tar closed its copy; the reader's EOF needs ours gone too)
+        except OSError:
+            pass
 
 
 def commit(root: str, ref: str, repository: str | None, message: str = "", author: str = "",

@@ -4,6 +4,7 @@ start it (attached: a child process whose pipes the caller relays; or detached),
     execs.create(root, ref, body)       POST /containers/{id}/exec -> {"Id"}
     execs.start(root, exec_id, attached)  POST /exec/{id}/start   -> the running child (subprocess.Popen)
     execs.inspect(root, exec_id)        GET /exec/{id}/json        -> ExecInspect
+    execs.resize(root, exec_id, h, w)   POST /exec/{id}/resize
 
 The process is run by a child of the caller (the same code as `hull exec`), so a long-lived caller
 (the API service) never forks from its threads, never becomes a subreaper, and keeps its signals.
@@ -45,6 +46,10 @@ def create(root: str, ref: str, body: dict) -> dict:
                                 "privileged": bool(body.get("Privileged")), "user": body.get("User") or ""},
               "Env": env, "WorkingDir": body.get("WorkingDir") or ""}
     os.makedirs(c.path("execs"), mode=0o700, exist_ok=True)
+    size = body.get("ConsoleSize")  # [rows, cols] of the client's terminal (API 1.42)
+    if record["ProcessConfig"]["tty"] and isinstance(size, list) and len(size) == 2 and all(
+            isinstance(n, int) and 0 < n <= 0xffff for n in size):
+        write_atomic(c.path("execs", exec_id + ".size"), f"{size[0]} {size[1]}", mode=0o600)
     write_atomic(_path(c, exec_id), json.dumps(record), mode=0o600)
     events.container(c, f"exec_create: {' '.join(cmd)}", execID=exec_id)
     return {"Id": exec_id}
@@ -93,6 +98,34 @@ def start(root: str, exec_id: str, attached: bool):
     return proc
 
 
+def resize(root: str, exec_id: str, height: int, width: int) -> None:
+    """POST /exec/{id}/resize: the size goes to a file beside the record (the child owns the
+    record), then the child is told (SIGWINCH) if it still runs: it sizes the exec's terminal."""
+    if height <= 0 or width <= 0 or height > 0xffff or width > 0xffff:
+        raise InvalidArgument(f"invalid terminal size {height}x{width}")
+    c = _find(root, exec_id)
+    write_atomic(c.path("execs", exec_id + ".size"), f"{height} {width}", mode=0o600)
+    record = inspect(root, exec_id)
+    pid = record.get("ChildPid") or 0
+    if record["Running"] and pid:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                ours = exec_id.encode() in f.read()  # (never a recycled PID)
+            if ours:
+                os.kill(pid, 28)  # SIGWINCH
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+
+
+def _size(c, exec_id: str):
+    try:
+        with open(c.path("execs", exec_id + ".size")) as f:
+            rows, cols = f.read().split()
+        return int(rows), int(cols)
+    except (OSError, ValueError):
+        return None
+
+
 def child(root: str, exec_id: str, attached: bool) -> None:
     """The exec's child (see start): run the process as `hull exec` does, record its end."""
     from runtime.engine import attach
@@ -101,14 +134,15 @@ def child(root: str, exec_id: str, attached: bool) -> None:
     path = _path(c, exec_id)
     with open(path, "rb") as f:
         record = json.load(f)
-    record["Running"] = True
+    record.update(Running=True, ChildPid=os.getpid())
     write_atomic(path, json.dumps(record), mode=0o600)
     pc = record["ProcessConfig"]
     try:
         c.load()
         code = attach.exec_in(c, [pc["entrypoint"], *pc["arguments"]], record["OpenStdin"] and attached, pc["tty"],
                               False, record["Env"], record["WorkingDir"] or None, pc["user"] or None,
-                              pc["privileged"], record["DetachKeys"] or "ctrl-p,ctrl-q", exec_id=exec_id)
+                              pc["privileged"], record["DetachKeys"] or "ctrl-p,ctrl-q", exec_id=exec_id,
+                              winsize=lambda: _size(c, exec_id))
     except HullError as e:
         os.write(2, f"OCI runtime exec failed: {e.msg}\n".encode())
         code = e.exit_code if e.exit_code in (126, 127) else 126
