@@ -12,8 +12,9 @@ def _id(req) -> str:
 
 
 def list_(req):
-    return service.summaries(req.root, all=req.flag("all"), limit=req.int("limit", -1), filters=req.filters(),
-                             size=req.flag("size"))
+    from runtime.api.shared import shared
+    args = dict(all=req.flag("all"), limit=req.int("limit", -1), filters=req.filters(), size=req.flag("size"))
+    return shared(("containers", req.root, repr(sorted(args.items()))), lambda: service.summaries(req.root, **args))
 
 
 def create(req):

@@ -25,7 +25,9 @@ class JSONProgress:
 
 
 def list_(req):
-    return service.summaries(req.root, all=req.flag("all"), filters=req.filters())
+    from runtime.api.shared import shared
+    args = dict(all=req.flag("all"), filters=req.filters())
+    return shared(("images", req.root, repr(sorted(args.items()))), lambda: service.summaries(req.root, **args))
 
 
 def inspect(req):
