@@ -46,7 +46,7 @@ def write(path: str, value: str) -> None:
     finally:
         os.close(fd)
     if trace.enabled:
-        trace.emit(f"write({path!r}, {value!r})", "ok", started)
+        trace.emit(f"write({path!r}, {value!r})", "ok", started, kind="cgroup")
 
 
 class File:

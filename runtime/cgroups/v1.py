@@ -6,6 +6,7 @@ cgroupspy is imported only when limits are applied or stats read: it costs ~13 m
 logging), and a container with no limits does not need it.
 """
 import os
+import time
 
 from runtime import trace
 from runtime.cgroups import base, resources
@@ -45,9 +46,10 @@ class _File(base.File):
         return self.ctl.get_property(self.name)
 
     def write(self, value: str) -> None:
-        if trace.enabled:
-            trace.note(f"write({self.path!r}, {value!r})")
+        started = time.perf_counter() if trace.enabled else 0
         self.ctl.set_property(self.name, value)
+        if trace.enabled:
+            trace.emit(f"write({self.path!r}, {value!r})", "ok", started, kind="cgroup")
 
 
 class Manager(base.Manager):
@@ -89,7 +91,7 @@ class Manager(base.Manager):
                 os.mkdir(d, 0o755)
                 os.chmod(d, 0o755)  # whatever the umask (the monitor's is 077): user namespaces traverse it
                 self.created.insert(0, d)
-                trace.note(f"mkdir {d}")
+                trace.note(f"mkdir {d}", kind="cgroup")
             except FileExistsError:
                 pass
             if mount == self.mounts.get("cpuset"):

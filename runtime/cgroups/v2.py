@@ -45,7 +45,7 @@ class Manager(base.Manager):
                 os.mkdir(parent, 0o755)
                 os.chmod(parent, 0o755)  # whatever the umask (the monitor's is 077): user namespaces traverse it
                 self.created.insert(0, parent)
-                trace.note(f"mkdir {parent}")
+                trace.note(f"mkdir {parent}", kind="cgroup")
             except FileExistsError:
                 pass
 

@@ -15,6 +15,7 @@ from runtime.errors import HullError
 GLOBAL_FLAGS = [
     Flag("root", value=True, default="/var/lib/hull", help="hull's data directory (default /var/lib/hull)"),
     Flag("config", value=True, help="credentials and registry settings (default $HULL_CONFIG or ~/.hull)"),
+    Flag("trace", help="narrate each kernel and wire step on stderr (--trace=json: a JSON object a line)"),
     Flag("version", "v", help="print the version"),
     Flag("help", "h", help="show help"),
 ]
@@ -49,6 +50,7 @@ def main(argv=None) -> int:
     os.umask(0o022)  # what hull makes never depends on the caller's umask (dockerd does the same)
     verb = None  # known once parsed: docker's exit codes depend on it (display.exit_code)
     try:
+        argv = _trace_flag(argv)
         verbs, handlers = _tables()
         argv, typed = _management(argv)
         args = parse(argv, GLOBAL_FLAGS, verbs, typed)
@@ -88,6 +90,23 @@ def main(argv=None) -> int:
         sys.stderr.write(f"Error: internal error: {type(e).__name__}: {e} (HULL_DEBUG=1 shows where)\n")
         from runtime.cli import display
         return display.exit_code(None, verb)
+
+
+def _trace_flag(argv: list) -> list:
+    """Take --trace[=text|json] from the global flags (before the verb) and turn tracing on."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        flag = argv[i]
+        if flag == "--trace" or flag.startswith("--trace="):
+            how = flag.partition("=")[2] or "text"
+            if how not in ("text", "json"):
+                from runtime.cli.args import FlagError
+                raise FlagError(f"invalid argument {how!r} for \"--trace\" flag: text or json")
+            from runtime import trace
+            trace.enable(how)
+            return argv[:i] + argv[i + 1:]
+        i += 2 if flag in ("--root", "--config") else 1
+    return argv
 
 
 MANAGEMENT = {

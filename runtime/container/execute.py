@@ -177,7 +177,7 @@ def _process(p, filter_, console_sock, err_w) -> None:
         path = init.find_executable(p.args[0], env.get("PATH", init.DEFAULT_PATH))
         init._refuse_runtime_binary(path)
         init.become(p, filter_)
-        trace.note(f"execve({path!r}, {p.args!r})")
+        trace.note(f"execve({path!r}, {p.args!r})", see="execve(2)")
         os.execve(path, p.args, env)
     except BaseException as e:  # noqa: BLE001
         try:

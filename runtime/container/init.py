@@ -85,6 +85,9 @@ def setup_child(spec, bundle, sync, fifo_path, console_sock, preserve_fds, no_pi
         keep = {*sync.fds(), *range(3, 3 + preserve_fds)}
         if console_sock is not None:
             keep.add(console_sock.fileno())
+        if trace.enabled:
+            from runtime import tracing
+            keep |= tracing.keep()  # the init narrates up to execve, which closes it
         close_fds_except(keep)
         # fds the container must not inherit: open close-on-exec
         fifo_fd = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC)
@@ -102,7 +105,10 @@ def setup_child(spec, bundle, sync, fifo_path, console_sock, preserve_fds, no_pi
         libc.unshare(flags)  # owned by the new user namespace, if there is one
         pid = os.fork()
         if pid == 0:
-            trace.note("init: pid 1 of the new pid namespace")
+            if trace.enabled:
+                from runtime import tracing
+                tracing.in_new_pid_namespace()
+                trace.note("init: pid 1 of the new pid namespace", see="pid_namespaces(7)")
             _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups)  # never returns
         sync.send(pid=pid)
         os._exit(0)
@@ -197,7 +203,7 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
             state["status"] = "created"
             hooks.run("startContainer", spec.hooks.get("startContainer"), state)
             os.write(fifo, b"0")
-            trace.note(f"execve({path!r}, {p.args!r})")
+            trace.note(f"execve({path!r}, {p.args!r})", see="execve(2)")
             os.execve(path, p.args, env)
         except BaseException as e:  # noqa: BLE001
             os.write(fifo, f"\n{_describe(e)}".encode())

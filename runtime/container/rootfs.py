@@ -127,7 +127,7 @@ def _device(rootfs, path, kind, major, minor, mode, uid, gid) -> None:
     is kept, never replaced."""
     dest = mounts.secure_join(rootfs, path)
     os.makedirs(os.path.dirname(dest), exist_ok=True)
-    trace.note(f"mknod({dest!r}, {major}:{minor}, {mode:o})")
+    trace.note(f"mknod({dest!r}, {major}:{minor}, {mode:o})", see="mknod(2)")
     try:
         os.mknod(dest, kind | (mode & 0o7777), os.makedev(major, minor))
     except FileExistsError:

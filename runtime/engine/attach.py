@@ -235,9 +235,7 @@ def attach(c, stdin: bool, detach_keys: str, start: bool = False) -> int:
     if start:
         events.container(c, "attach")  # docker's order: attached, then started
     sock = monitor.connect(c.root)
-    from runtime import fastjson as json
-    sock.sendall(json.dumps({"op": "start" if start else "attach", "attach": True, "id": c.id,
-                             "stdin": stdin}).encode() + b"\n")
+    monitor.send_request(sock, {"op": "start" if start else "attach", "attach": True, "id": c.id, "stdin": stdin})
     reply = monitor.read_reply(sock)
     if "error" in reply:
         sock.close()
@@ -270,6 +268,7 @@ def attach(c, stdin: bool, detach_keys: str, start: bool = False) -> int:
                 return 0  # detached (or the monitor went away: the container's record says how it ended)
             stream, data = frame
             if stream == monitor.EXIT:
+                from runtime import fastjson as json
                 return json.loads(data)["code"]
             _write_all(2 if stream == monitor.STDERR else 1, data)
     finally:

@@ -71,8 +71,10 @@ def load(store: Store, archive_path: str) -> list:
     name, or the image ID of an image without RepoTags (loaded untagged, as docker does)."""
     try:
         tar = tarfile.open(archive_path, "r:*")
-    except (tarfile.TarError, OSError) as e:
-        raise ImageError(f"{archive_path}: not a docker-archive: {e}") from None
+    except tarfile.TarError:
+        raise ImageError(f"{archive_path}: not a docker-archive (not a tar file, plain or compressed)") from None
+    except OSError as e:
+        raise ImageError(f"{archive_path}: not a docker-archive: {e.strerror or e}") from None
     try:
         with tar, tempfile.TemporaryDirectory(dir=os.path.join(store.root, "tmp")) as work:
             return _load(store, tar, work, archive_path)

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from runtime import fastjson as json
+from runtime import fastjson as json, trace
 from runtime.errors import HullError, NotFound
 
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
@@ -104,9 +104,14 @@ class Registry:
             if isinstance(body, str):
                 data = _Upload(body, progress)
                 h["Content-Length"] = str(data.total)
+            started = time.perf_counter()
             try:
                 r = self.opener.open(urllib.request.Request(url, data=data, headers=h, method=method), timeout=TIMEOUT)
+                if trace.enabled:
+                    trace.emit(f"{method} {url}", str(r.status), started, kind="http")
             except urllib.error.HTTPError as e:
+                if trace.enabled:
+                    trace.emit(f"{method} {url}", f"{e.code} {e.reason}", started, kind="http")
                 if e.code == 401 and not authenticated:
                     self._authenticate(e.headers.get("WWW-Authenticate", ""), scopes)
                     authenticated = True

@@ -24,8 +24,9 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 
-from runtime import fastjson as json
+from runtime import fastjson as json, trace
 from runtime.errors import HullError, NotFound
 from runtime.files import write_atomic
 from runtime.image import layer
@@ -404,7 +405,10 @@ class Store:
         work = tempfile.mkdtemp(dir=os.path.join(self.root, "tmp"))
         try:
             os.mkdir(os.path.join(work, "diff"), 0o755)
+            started = time.perf_counter() if trace.enabled else 0
             diff_id, size, _ = layer.unpack(fileobj, os.path.join(work, "diff"))
+            if trace.enabled:
+                trace.emit(f"unpack layer {diff_id} into {work}/diff", f"{size} bytes", started, kind="layer")
             with open(os.path.join(work, "size"), "w") as f:
                 f.write(str(size))
             return diff_id, work

@@ -1,6 +1,9 @@
 """nftables through its own library (libnftables.so.1): the same command language as `nft`, with
 no process per rule. Errors come back as OSError naming the command."""
 import ctypes
+import time
+
+from runtime import trace
 
 _lib = None
 
@@ -35,7 +38,11 @@ def run(commands: str, json_output: bool = False) -> str:
         lib.nft_ctx_buffer_error(ctx)
         if json_output:
             lib.nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE)
+        started = time.perf_counter()
         rc = lib.nft_run_cmd_from_buffer(ctx, commands.encode())
+        if trace.enabled and not commands.lstrip().startswith("list"):  # changes, not reads
+            trace.emit("nft " + "; ".join(c.strip() for c in commands.strip().splitlines() if c.strip())[:400],
+                       "ok" if rc == 0 else "refused", started, kind="nft")
         out = (lib.nft_ctx_get_output_buffer(ctx) or b"").decode()
         if rc != 0:
             err = (lib.nft_ctx_get_error_buffer(ctx) or b"").decode().strip()

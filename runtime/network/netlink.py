@@ -31,6 +31,54 @@ def iproute():
     return _IPRoute
 
 
+# what each pyroute2 call asks of the kernel, for --trace
+RTM = {("link", "add"): "RTM_NEWLINK", ("link", "set"): "RTM_NEWLINK", ("link", "del"): "RTM_DELLINK",
+       ("addr", "add"): "RTM_NEWADDR", ("route", "add"): "RTM_NEWROUTE", ("brport", "set"): "RTM_NEWLINK"}
+
+
+class _Traced:
+    """An IPRoute that narrates every change it asks of the kernel (under --trace only)."""
+
+    def __init__(self, ip, netns):
+        self.ip, self.where = ip, f" in netns {netns}" if netns else ""
+
+    def __enter__(self):
+        self.ip.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.ip.__exit__(*exc)
+
+    def __getattr__(self, name):
+        real = getattr(self.ip, name)
+        if name not in ("link", "addr", "route", "brport"):
+            return real
+
+        def call(command, **kw):
+            import time
+            from runtime import trace
+            shown = dict(kw)
+            if "net_ns_fd" in shown:  # moved to the namespace that fd names
+                shown["net_ns_fd"] = os.readlink(f"/proc/self/fd/{kw['net_ns_fd']}")
+            started = time.perf_counter()
+            try:
+                result = real(command, **kw)
+            except Exception as e:
+                trace.emit(f"{RTM.get((name, command), name + ' ' + command)} {shown}{self.where}", f"error {e}",
+                           started, kind="netlink")
+                raise
+            trace.emit(f"{RTM.get((name, command), name + ' ' + command)} {shown}{self.where}", "ok", started,
+                       kind="netlink")
+            return result
+        return call
+
+
+def traced_iproute(**kw):
+    from runtime import trace
+    ip = iproute()(**kw)
+    return _Traced(ip, kw.get("netns")) if trace.enabled else ip
+
+
 def _link_index(ip, name: str):
     found = ip.link_lookup(ifname=name)
     return found[0] if found else None
@@ -39,7 +87,7 @@ def _link_index(ip, name: str):
 def ensure_bridge(name: str, gateway: str, prefix: int, mac: str) -> bool:
     """The bridge with its gateway address, up; True if it was made now. Its MAC is pinned (a
     bridge takes its lowest port's otherwise, and a changing gateway MAC leaves stale ARP entries)."""
-    with iproute()() as ip:
+    with traced_iproute() as ip:
         index = _link_index(ip, name)
         made = index is None
         if made:
@@ -53,7 +101,7 @@ def ensure_bridge(name: str, gateway: str, prefix: int, mac: str) -> bool:
 
 
 def remove_link(name: str) -> bool:
-    with iproute()() as ip:
+    with traced_iproute() as ip:
         index = _link_index(ip, name)
         if index is None:
             return False
@@ -66,7 +114,7 @@ def attach(bridge: str, host_if: str, netns: str, ifname: str, address: str, pre
     """A veth pair: host_if on the bridge (hairpin on, so a container reaches itself through a
     published port), its peer moved into the container's netns as ifname, with the address, up,
     and the default route via the gateway."""
-    with iproute()() as ip:
+    with traced_iproute() as ip:
         br = _link_index(ip, bridge)
         if _link_index(ip, host_if) is not None:
             ip.link("del", ifname=host_if)  # a leftover of a crashed run with this name
@@ -90,7 +138,7 @@ def attach(bridge: str, host_if: str, netns: str, ifname: str, address: str, pre
             ip.brport("set", index=host, hairpin_mode=1)
         except Exception:  # noqa: BLE001 - an older kernel without it: hairpin to itself is lost, nothing else
             pass
-    with iproute()(netns=netns) as ns:
+    with traced_iproute(netns=netns) as ns:
         tmp = _link_index(ns, "hull-tmp" + host_if[-6:])
         ns.link("set", index=tmp, ifname=ifname, address=mac, mtu=mtu)
         ns.addr("add", index=tmp, address=address, prefixlen=prefix)

@@ -18,7 +18,7 @@ import os
 import sys
 import tempfile
 
-from runtime import fastjson as json
+from runtime import fastjson as json, trace
 from runtime.clock import now_rfc3339
 from runtime.engine.build import dockerfile, metadata
 from runtime.engine.build.dockerfile import DockerfileError, Instruction, substitute, words
@@ -157,6 +157,7 @@ class Builder(RunStep, FileSteps):
             return
         self.step += 1
         self.say(f"Step {self.step}/{self.total} : {inst.original}")
+        trace.note(f"build step {self.step}/{self.total}: {inst.original}", kind="build")
 
     def _build_stage(self, stage: Stage) -> Image:
         self._header(stage.from_inst)
@@ -288,16 +289,18 @@ class Builder(RunStep, FileSteps):
 
     def _cached(self, key: str):
         if self.opts.no_cache:
+            trace.note(f"build cache: not asked (--no-cache), key {key[:19]}", kind="build")
             return None
         with self.store() as st:
             desc = st.cache_get(key)
-            if desc is None:
-                return None
+            found = None
             try:
-                found = _load(st, desc)
+                found = None if desc is None else _load(st, desc)
             except HullError:
-                return None
-        self.say(" ---> Using cache")
+                pass
+        trace.note(f"build cache: {'hit' if found else 'miss'}, key {key[:19]}", kind="build")
+        if found is not None:
+            self.say(" ---> Using cache")
         return found
 
     def _meta(self, image: Image, inst: Instruction, change, extra=None, author=None) -> Image:

@@ -21,4 +21,4 @@ The package, in the order a request travels:
 """
 from runtime.engine.monitor.client import NetlinkClient, adopt_terminal, call, connect, request, warm  # noqa: F401
 from runtime.engine.monitor.protocol import (EXIT, RESIZE, STDERR, STDIN, STDOUT, paths, read_frame,  # noqa: F401
-                                             read_reply, send_frame)
+                                             read_reply, send_frame, send_request)

@@ -4,8 +4,7 @@ import socket
 import sys
 import time
 
-from runtime import fastjson as json
-from runtime.engine.monitor.protocol import paths, read_reply
+from runtime.engine.monitor.protocol import paths, read_reply, send_request
 
 
 def connect(root: str, timeout: float = 15) -> socket.socket:
@@ -31,8 +30,9 @@ def _spawn(root: str):
     os.makedirs(os.path.join(root, "run"), mode=0o700, exist_ok=True)
     code = f"import sys; sys.path[:0] = {sys.path!r}; from runtime.engine.monitor.keeper import keeper; keeper({root!r})"
     with open(os.path.join(root, "run", "monitor.log"), "ab") as log:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HULL_TRACE")}  # traced per request only
         return subprocess.Popen([sys.executable, "-I", "-S", "-c", code], stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=log, start_new_session=True, close_fds=True)
+                                stderr=log, start_new_session=True, close_fds=True, env=env)
 
 
 def warm(root: str) -> None:
@@ -48,7 +48,7 @@ def adopt_terminal(root: str, master: int) -> None:
     `hull exec -it` leaves behind when its detach keys are typed."""
     from runtime.linux import tty
     with connect(root) as s:
-        s.sendall(json.dumps({"op": "adopt"}).encode() + b"\n")
+        send_request(s, {"op": "adopt"})
         read_reply(s)  # ready: the fd goes in a message of its own
         tty.send_fd(s, master, "pty")
         reply = read_reply(s)
@@ -59,7 +59,7 @@ def adopt_terminal(root: str, master: int) -> None:
 
 def request(root: str, **msg) -> dict:
     with connect(root) as s:
-        s.sendall(json.dumps(msg).encode() + b"\n")
+        send_request(s, msg)
         return read_reply(s)
 
 

@@ -24,6 +24,7 @@ class Watch:
         self.stdin_box = bytearray()  # client input the container has not read yet
         self.stdin_eof = False  # its client's input ended: close its stdin after stdin_box
         self.paused = False  # its output is not read while a client is too slow to take it
+        self.trace = None  # (fd, mode, zero) of the traced client attached at its start: its end is narrated too
 
 
 class Monitor:
@@ -35,6 +36,7 @@ class Monitor:
         self.clients = {}    # attached connection -> (Watch, may it send stdin)
         self.outbox = {}     # attached connection -> frames it has not taken yet
         self.closing = set()  # connections to close once their outbox is empty
+        self.trace_fds = {}  # connection -> the fd its traced client sent with its request
         self.waiting = {}    # container ID -> [(connection, stdin)] attached before its start (the API's order)
         self.restarts = {}   # container ID -> (when, delay)
         self.delays = {}     # container ID -> the next back-off delay
@@ -116,9 +118,11 @@ class Monitor:
 
     def _on_request(self, conn, buf) -> None:
         try:
-            chunk = conn.recv(65536)
+            chunk, fds, _, _ = socket.recv_fds(conn, 65536, 1)  # a traced client's fd comes with its line
         except OSError:
-            chunk = b""
+            chunk, fds = b"", []
+        for fd in fds:
+            self.trace_fds[conn] = fd
         if not chunk:
             self._drop(conn)
             return
@@ -128,23 +132,43 @@ class Monitor:
             return
         line = buf.split(b"\n", 1)[0]
         self.sel.unregister(conn)
+        trace_fd = self.trace_fds.pop(conn, None)
+        traced = None
         try:
             msg = json.loads(line)
             handler = self.requests.get(msg.get("op"))
             if handler is None:
                 from runtime.errors import InvalidArgument
                 raise InvalidArgument(f"unknown request {msg.get('op')!r}")
-            reply = handler(conn, msg)
+            if trace_fd is not None and isinstance(msg.get("trace"), dict):
+                traced = (trace_fd, msg["trace"].get("mode") or "text", float(msg["trace"].get("t0") or 0))
+            with self._tracing(traced):
+                reply = handler(conn, msg)
             if reply is None:
+                w = next((w for w in self.watches.values() if w.cid == msg.get("id")), None)
+                if traced and w is not None and w.trace is None:
+                    w.trace, trace_fd = traced, None  # its end is narrated to the client that started it
                 return  # the handler keeps the connection (attach)
         except Exception as e:  # noqa: BLE001 - every failure goes back to the client, with its kind
             from runtime.errors import HullError, to_wire
             reply = to_wire(e if isinstance(e, (HullError, OSError)) else HullError(f"{type(e).__name__}: {e}"))
+        finally:
+            if trace_fd is not None:
+                os.close(trace_fd)
         try:
             conn.sendall(json.dumps(reply).encode() + b"\n")
         except OSError:
             pass
         conn.close()
+
+    @staticmethod
+    def _tracing(traced):
+        """Narrate to a traced client while working for it (its --trace stream), else nothing."""
+        if traced is None:
+            import contextlib
+            return contextlib.nullcontext()
+        from runtime import tracing
+        return tracing.to(*traced)
 
     # -- requests: {"op": NAME, ...} -> a reply, or None when the handler keeps the connection ----------
     def _op_start(self, conn, msg) -> dict | None:
@@ -193,6 +217,8 @@ class Monitor:
 
     def _drop(self, conn) -> None:
         self._unregister(conn)
+        if conn in self.trace_fds:
+            os.close(self.trace_fds.pop(conn))
         w, _ = self.clients.pop(conn, (None, None))
         self.outbox.pop(conn, None)
         self.closing.discard(conn)
@@ -268,6 +294,9 @@ class Monitor:
                 os.set_blocking(fd, False)
                 self.sel.register(fd, selectors.EVENT_READ, ("output", (w, stream)))
             self.watches[pid] = w
+            from runtime import trace
+            trace.note(f"monitor {os.getpid()}: watches init {pid} of {cid[:12]}, its output to the "
+                       f"{c.config['HostConfig'].get('LogConfig', {}).get('Type') or 'json-file'} log", kind="monitor")
             for conn, stdin in self.waiting.pop(cid, []):
                 self._join(w, conn, stdin)  # before any of its output is read
             self.restarts.pop(cid, None)
@@ -495,8 +524,11 @@ class Monitor:
             os.close(w.stdin_fd)
         code = proc.exit_code(w.status)
         try:
-            with Container(self.root, w.cid) as c:
+            with self._tracing(w.trace), Container(self.root, w.cid) as c:
+                from runtime import trace
+                trace.note(f"monitor: init {w.pid} of {w.cid[:12]} reaped: exit code {code}", kind="monitor")
                 removed = runner.finish(c, code)
+                trace.note(f"monitor: exit recorded{', container removed (--rm)' if removed else ''}", kind="monitor")
                 if not removed and restart.wants_restart(c.config["HostConfig"].get("RestartPolicy"), c.state, code):
                     delay, self.delays[w.cid] = restart.back_off(self.delays.get(w.cid), time.monotonic() - w.started)
                     c.state["Restarting"] = True
@@ -510,6 +542,8 @@ class Monitor:
             for conn in list(w.clients):
                 self.closing.add(conn)  # closed once it has taken every frame
                 self._send(conn, EXIT, json.dumps({"code": code}).encode())
+            if w.trace is not None:
+                os.close(w.trace[0])
 
     def _due_restarts(self) -> None:
         from runtime.engine.containers import Container
