@@ -46,6 +46,7 @@ EXAMPLES = {
     "logs": "hull logs web\nhull logs -f --tail 10 web",
     "exec": "hull exec -it web sh\nhull exec -e DEBUG=1 web env",
     "top": "hull top web",
+    "explain": "hull explain web; hull explain --svg web.svg web; hull explain --diff web db",
     "stats": "hull stats --no-stream",
     "diff": "hull diff web",
     "commit": "hull commit -m 'configured' -c 'CMD [\"httpd\", \"-f\"]' web app:2",

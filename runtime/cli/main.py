@@ -24,11 +24,11 @@ DESCRIPTION = "The docker-style engine: images, containers, registries."
 
 def _groups():
     """[(verb table, handlers)] of every verb module (imported only when hull runs a verb)."""
-    from runtime.cli import build, completion, containers, images, inside, network, run, system, volumes
+    from runtime.cli import build, completion, containers, explain, images, inside, network, run, system, volumes
     return [(images.VERBS, images.HANDLERS), (build.VERBS, build.HANDLERS), (run.VERBS, run.HANDLERS),
             (containers.VERBS, containers.HANDLERS), (inside.VERBS, inside.HANDLERS),
             (volumes.VERBS, volumes.HANDLERS), (network.VERBS, network.HANDLERS), (system.VERBS, system.HANDLERS),
-            (completion.VERBS, completion.HANDLERS)]
+            (explain.VERBS, explain.HANDLERS), (completion.VERBS, completion.HANDLERS)]
 
 
 def _tables():

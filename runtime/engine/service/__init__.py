@@ -18,6 +18,7 @@ dicts; failures are the kinds of runtime/errors.py, which carry both an exit cod
     containers.port_map(root, ref)             NetworkSettings.Ports of a running container
     containers.changes(root, ref)              GET /containers/{id}/changes -> [{"Path", "Kind"}]
     containers.prune(root)                     POST /containers/prune       -> {"ContainersDeleted", "SpaceReclaimed"}
+    explain.explain(root, ref) / diff(root, a, b)  hull explain: the kernel's view (no API endpoint)
 
     images.summaries(root, all, filters)       GET /images/json             -> [ImageSummary]
     images.inspect(root, name)                 GET /images/{name}/json      -> ImageInspect
