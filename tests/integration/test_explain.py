@@ -42,6 +42,7 @@ def memory_limit(pid: int) -> int:
         return int(f.read())
 
 
+@pytest.mark.v2  # the cgroup v2 readers too (scripts/vm-test)
 def test_explain_matches_what_the_kernel_says(engine, tmp_path):
     vol = tmp_path / "vol"
     vol.mkdir()

@@ -48,3 +48,17 @@ def test_the_tour_is_found_and_stays_offline_and_in_its_scratch_directory():
 @pytest.mark.parametrize("title,script", SECTIONS, ids=[slug(t) for t, _ in SECTIONS])
 def test_tour_section(title, script, engine, tmp_path):
     run_section("README.md", title, script, engine, tmp_path)
+
+
+def test_the_code_tours_name_modules_and_functions_that_exist():
+    """The README's tables that follow a command to execve point into runtime/: each module named
+    exists, and each `module` `function` pair names a def or class in it."""
+    with open(README) as f:
+        text = f.read()
+    problems = [ref for ref in sorted(set(re.findall(r"\bruntime/[\w/]+\.py\b", text)))
+                if not os.path.exists(os.path.join(REPO, ref))]
+    for path, func in re.findall(r"`(runtime/[\w/]+\.py)` `(\w+)`", text):
+        with open(os.path.join(REPO, path)) as f:
+            if not re.search(rf"^\s*(def|class) {func}\b", f.read(), re.M):
+                problems.append(f"{path} has no {func}")
+    assert not problems, problems

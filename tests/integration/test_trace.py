@@ -30,6 +30,7 @@ def first(lines: list, pattern: str) -> int:
     raise AssertionError(f"no trace line matches {pattern!r}")
 
 
+@pytest.mark.v2  # cgroup v2 writes narrated too (scripts/vm-test)
 def test_a_run_is_narrated_from_the_command_through_the_monitor_to_execve(engine):
     p = engine("--trace", "run", "--rm", "-m", "32m", "-p", "127.0.0.1:18080:80", "busybox", "echo", "hello")
     assert p.stdout == "hello\n"  # the container's output is its own: no trace line in it
