@@ -1,5 +1,6 @@
 """`hull explain`: what the kernel holds for a running container, read back from /proc and /sys
-(not from hull's records: those give only the header, and which of hull's objects is which).
+(not from hull's records: those give only the header, and which of hull's objects is which); the
+parsers of /proc's files are runtime/linux/procinfo.py.
 
     processes   /proc/*/status (PPid, NSpid), /proc/*/ns/pid, /proc/*/cmdline
     namespaces  /proc/PID/ns/* inodes, against /proc/self/ns/* and every other process's
@@ -18,182 +19,23 @@ it is read is skipped; a file that is missing reads as None.
 import os
 
 from runtime.errors import Conflict
+from runtime.linux.procinfo import (cap_names, ns_inode, overlay_layers, parse_cgroup, parse_mountinfo, parse_status,
+                                    propagation, read_int, read_text, split_options, tree_size)
 
 NS_TYPES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 SHARED_LISTED = 5        # other processes named per namespace (the rest are counted)
-SIZE_CAP = 100_000       # files walked per layer before the size is marked approx
 CMD_WIDTH = 80
 UNLIMITED_V1 = 2 ** 62   # memory.limit_in_bytes at or above this means no limit
-
-
-# -- small readers and parsers (pure where they can be: the unit tests feed them samples) ------------
-
-def _read(path: str) -> str | None:
-    """A file's text, or None if it (or its process) is gone or unreadable."""
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode(errors="replace")
-    except OSError:
-        return None
-
-
-def _int(path: str) -> int | None:
-    """A file holding one number; "max" and anything unparsable read as None."""
-    text = _read(path)
-    try:
-        return int(text.split()[0]) if text else None
-    except (ValueError, IndexError):
-        return None
-
-
-def unescape(text: str) -> str:
-    """mountinfo's octal escapes (\\040 space, \\011 tab, \\012 newline, \\134 backslash, \\054 comma)."""
-    if "\\" not in text:
-        return text
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "\\" and text[i + 1:i + 4].isdigit() and len(text[i + 1:i + 4]) == 3:
-            out.append(chr(int(text[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
-
-
-def parse_mountinfo(text: str) -> list:
-    """/proc/PID/mountinfo (proc(5)) -> [{id, parent, dev, root, target, options, optional, fstype,
-    source, super}], in the file's order (a later mount on the same target covers an earlier one)."""
-    out = []
-    for line in text.splitlines():
-        fields = line.split(" ")
-        try:
-            sep = fields.index("-", 6)
-            out.append({"id": int(fields[0]), "parent": int(fields[1]), "dev": fields[2],
-                        "root": unescape(fields[3]), "target": unescape(fields[4]), "options": fields[5],
-                        "optional": fields[6:sep], "fstype": fields[sep + 1],
-                        "source": unescape(fields[sep + 2]), "super": fields[sep + 3] if len(fields) > sep + 3 else ""})
-        except (ValueError, IndexError):
-            continue
-    return out
-
-
-def propagation(optional: list) -> str:
-    """mountinfo's optional fields -> "private", or e.g. "shared:3", "master:7", "shared:3,master:7",
-    "unbindable" (see mount_namespaces(7))."""
-    kept = [f for f in optional if f.split(":")[0] in ("shared", "master", "propagate_from", "unbindable")]
-    return ",".join(kept) or "private"
-
-
-def parse_status(text: str) -> dict:
-    """/proc/PID/status -> {key: value text}."""
-    out = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            out[key] = value.strip()
-    return out
-
-
-def cap_names(hex_mask: str) -> list:
-    """A Cap* mask of /proc/PID/status -> capability names (numbers this table lacks as CAP_N)."""
-    from runtime.linux.caps import NAMES
-    mask = int(hex_mask or "0", 16)
-    return [NAMES[i] if i < len(NAMES) else f"CAP_{i}" for i in range(mask.bit_length()) if mask >> i & 1]
-
-
-def split_options(super_options: str) -> dict:
-    """Mount options as mountinfo shows them ("a,b=c", a comma inside a value escaped as \\054)
-    -> {a: None, b: c}; a key given more than once (lowerdir+=) maps to the list of its values."""
-    out = {}
-    for item in super_options.split(","):
-        key, sep, value = item.partition("=")
-        if key:
-            out.setdefault(unescape(key), []).append(unescape(value) if sep else None)
-    return {k: (v[0] if len(v) == 1 else v) for k, v in out.items()}
-
-
-def split_lowerdir(value: str) -> list:
-    """overlay's lowerdir (top first, ':' between layers, '\\:' inside a name, '::' before the
-    data-only layers) -> [(path, data_only)], top first."""
-    layers, cur, data_only, i = [], [], False, 0
-    while i < len(value):
-        ch = value[i]
-        if ch == "\\" and i + 1 < len(value):
-            cur.append(value[i + 1])
-            i += 2
-            continue
-        if ch == ":":
-            layers.append(("".join(cur), data_only))
-            cur = []
-            if value[i + 1:i + 2] == ":":
-                data_only = True
-                i += 1
-        else:
-            cur.append(ch)
-        i += 1
-    if cur:
-        layers.append(("".join(cur), data_only))
-    return [layer for layer in layers if layer[0]]
-
-
-def overlay_layers(options: dict) -> dict:
-    """overlay's mount options -> {"lower": [(path, data_only)] top first, "upper", "work"}. Both
-    the legacy lowerdir=a:b and 6.7's repeated lowerdir+= / datadir+= are read."""
-    lower = split_lowerdir(options["lowerdir"]) if isinstance(options.get("lowerdir"), str) else []
-    for key, data_only in (("lowerdir+", False), ("datadir+", True)):
-        values = options.get(key) or []
-        lower += [(v, data_only) for v in ([values] if isinstance(values, str) else values) if v]
-    return {"lower": lower, "upper": options.get("upperdir"), "work": options.get("workdir")}
-
-
-def ns_inode(pid, kind: str) -> int | None:
-    """The inode of /proc/PID/ns/KIND ("net:[4026531840]"), None if unreadable."""
-    try:
-        link = os.readlink(f"/proc/{pid}/ns/{kind}")
-        return int(link[link.index("[") + 1:-1])
-    except (OSError, ValueError):
-        return None
-
-
-def tree_size(path: str, cap: int = SIZE_CAP) -> dict:
-    """{"size": bytes, "files": n, "approx": bool} of the files under path (lstat sizes, links not
-    followed, other filesystems not entered); stops after cap entries and says approx."""
-    total = count = 0
-    try:
-        dev = os.lstat(path).st_dev
-    except OSError:
-        return {"size": None, "files": 0, "approx": False}
-    stack = [path]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for e in entries:
-            count += 1
-            if count > cap:
-                return {"size": total, "files": count - 1, "approx": True}
-            try:
-                st = e.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if e.is_dir(follow_symlinks=False):
-                if st.st_dev == dev:
-                    stack.append(e.path)
-            else:
-                total += st.st_size
-    return {"size": total, "files": count, "approx": False}
 
 
 # -- processes -------------------------------------------------------------------------------------
 
 def _cmdline(pid) -> str:
     """/proc/PID/cmdline joined with spaces (shortened), or [comm] for kernel threads and zombies."""
-    raw = _read(f"/proc/{pid}/cmdline")
+    raw = read_text(f"/proc/{pid}/cmdline")
     text = " ".join(a for a in (raw or "").split("\0") if a)
     if not text:
-        comm = (_read(f"/proc/{pid}/comm") or "?").strip()
+        comm = (read_text(f"/proc/{pid}/comm") or "?").strip()
         text = f"[{comm}]"
     return text if len(text) <= CMD_WIDTH else text[:CMD_WIDTH - 1] + "…"
 
@@ -206,7 +48,7 @@ def snapshot() -> dict:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        status = _read(f"/proc/{entry}/status")
+        status = read_text(f"/proc/{entry}/status")
         if status is None:
             continue
         s = parse_status(status)
@@ -286,17 +128,6 @@ def other_containers(c) -> dict:
 
 # -- cgroup ----------------------------------------------------------------------------------------
 
-def parse_cgroup(text: str) -> dict:
-    """/proc/PID/cgroup -> {controller: path}; the v2 line ("0::/path") is under ""."""
-    out = {}
-    for line in text.splitlines():
-        _, _, rest = line.partition(":")
-        names, _, path = rest.partition(":")
-        for name in names.split(",") if names else [""]:
-            out[name] = path
-    return out
-
-
 def cgroup_dir(path: str, controller: str, mounts: list) -> str | None:
     """Where the cgroup `path` of a controller ("" for v2) is in /sys/fs/cgroup, from our own
     mountinfo's cgroup mounts (a mount's root may be a sub-cgroup)."""
@@ -315,11 +146,11 @@ def cgroup(pid: int) -> dict | None:
     """/proc/PID/cgroup and the limit/usage files of its directories (v2: memory.max, pids.max,
     cpu.max, cpu.weight, memory.current, pids.current, cpu.stat; v1: the memory, pids, cpu and
     cpuacct controllers' own files)."""
-    text = _read(f"/proc/{pid}/cgroup")
+    text = read_text(f"/proc/{pid}/cgroup")
     if text is None:
         return None
     paths = parse_cgroup(text)
-    mounts = [m for m in parse_mountinfo(_read("/proc/self/mountinfo") or "") if m["fstype"] in ("cgroup", "cgroup2")]
+    mounts = [m for m in parse_mountinfo(read_text("/proc/self/mountinfo") or "") if m["fstype"] in ("cgroup", "cgroup2")]
     if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
         d = cgroup_dir(paths.get("", ""), "", mounts)
         return {"version": 2, "path": paths.get(""), "dir": d, **_limits_v2(d)}
@@ -331,28 +162,28 @@ def cgroup(pid: int) -> dict | None:
 def _limits_v2(d: str | None) -> dict:
     """v2's files of one directory."""
     f = (lambda name: os.path.join(d, name)) if d else (lambda name: "/nonexistent")
-    cpu = (_read(f("cpu.max")) or "").split()
-    usage_usec = next((int(line.split()[1]) for line in (_read(f("cpu.stat")) or "").splitlines()
+    cpu = (read_text(f("cpu.max")) or "").split()
+    usage_usec = next((int(line.split()[1]) for line in (read_text(f("cpu.stat")) or "").splitlines()
                        if line.startswith("usage_usec ")), None)
-    return {"limits": {"memory": _int(f("memory.max")), "pids": _int(f("pids.max")),
+    return {"limits": {"memory": read_int(f("memory.max")), "pids": read_int(f("pids.max")),
                        "cpu": {"quota_us": int(cpu[0]), "period_us": int(cpu[1])}
                        if len(cpu) == 2 and cpu[0].isdigit() else None,
-                       "cpu_weight": _int(f("cpu.weight"))},
-            "usage": {"memory": _int(f("memory.current")), "pids": _int(f("pids.current")), "cpu_usec": usage_usec}}
+                       "cpu_weight": read_int(f("cpu.weight"))},
+            "usage": {"memory": read_int(f("memory.current")), "pids": read_int(f("pids.current")), "cpu_usec": usage_usec}}
 
 
 def _limits_v1(dirs: dict) -> dict:
     """v1's files, each in its controller's directory."""
     def f(ctl, name):
         return os.path.join(dirs[ctl], name) if dirs.get(ctl) else "/nonexistent"
-    memory = _int(f("memory", "memory.limit_in_bytes"))
-    quota, period = _int(f("cpu", "cpu.cfs_quota_us")), _int(f("cpu", "cpu.cfs_period_us"))
-    cpuacct = _int(f("cpuacct", "cpuacct.usage"))
+    memory = read_int(f("memory", "memory.limit_in_bytes"))
+    quota, period = read_int(f("cpu", "cpu.cfs_quota_us")), read_int(f("cpu", "cpu.cfs_period_us"))
+    cpuacct = read_int(f("cpuacct", "cpuacct.usage"))
     return {"limits": {"memory": memory if memory is not None and memory < UNLIMITED_V1 else None,
-                       "pids": _int(f("pids", "pids.max")),
+                       "pids": read_int(f("pids", "pids.max")),
                        "cpu": {"quota_us": quota, "period_us": period} if quota and quota > 0 and period else None,
-                       "cpu_shares": _int(f("cpu", "cpu.shares"))},
-            "usage": {"memory": _int(f("memory", "memory.usage_in_bytes")), "pids": _int(f("pids", "pids.current")),
+                       "cpu_shares": read_int(f("cpu", "cpu.shares"))},
+            "usage": {"memory": read_int(f("memory", "memory.usage_in_bytes")), "pids": read_int(f("pids", "pids.current")),
                       "cpu_usec": cpuacct // 1000 if cpuacct is not None else None}}
 
 
@@ -380,7 +211,7 @@ def overlay(pid: int, c) -> dict | None:
     """/proc/PID/mountinfo's root mount: overlay's lower layers (bottom first: image layers, then
     the init layer), upper and work directories, and (from /proc/self/mountinfo, the mount with the
     same device number) where it is mounted here."""
-    entries = parse_mountinfo(_read(f"/proc/{pid}/mountinfo") or "")
+    entries = parse_mountinfo(read_text(f"/proc/{pid}/mountinfo") or "")
     root = root_mount(entries)
     if root is None:
         return None
@@ -398,7 +229,7 @@ def overlay(pid: int, c) -> dict | None:
     if layers["upper"]:
         out["upper"] = {"path": layers["upper"], **tree_size(layers["upper"])}
     out["work"] = layers["work"]
-    here = [m for m in parse_mountinfo(_read("/proc/self/mountinfo") or "")
+    here = [m for m in parse_mountinfo(read_text("/proc/self/mountinfo") or "")
             if m["dev"] == root["dev"] and m["fstype"] == "overlay" and m["root"] == "/"]
     out["merged"] = here[0]["target"] if here else None
     return out
@@ -408,7 +239,7 @@ def mounts(pid: int) -> list:
     """/proc/PID/mountinfo: each mount's target, type, source, options and propagation."""
     return [{"target": m["target"], "fstype": m["fstype"], "source": m["source"], "options": m["options"],
              "propagation": propagation(m["optional"])}
-            for m in parse_mountinfo(_read(f"/proc/{pid}/mountinfo") or "")]
+            for m in parse_mountinfo(read_text(f"/proc/{pid}/mountinfo") or "")]
 
 
 # -- security --------------------------------------------------------------------------------------
@@ -430,7 +261,7 @@ def seccomp_rules(config: dict) -> tuple:
 def security(pid: int, c) -> dict | None:
     """/proc/PID/status: capability sets, NoNewPrivs, Seccomp and Seccomp_filters; the bundle's
     config.json for how many syscalls the filter treats otherwise than its default."""
-    text = _read(f"/proc/{pid}/status")
+    text = read_text(f"/proc/{pid}/status")
     if text is None:
         return None
     s = parse_status(text)

@@ -9,6 +9,7 @@ import pytest
 
 from runtime.cli import explain as render
 from runtime.engine import explain as ex
+from runtime.linux import procinfo
 from runtime.errors import HullError, InvalidArgument
 
 CID = "3f2a1c" + "0" * 58
@@ -215,29 +216,29 @@ MOUNTINFO = (
 
 
 def test_parse_mountinfo():
-    ms = ex.parse_mountinfo(MOUNTINFO)
+    ms = procinfo.parse_mountinfo(MOUNTINFO)
     assert [m["target"] for m in ms] == ["/", "/proc", "/dev", "/mnt/with space"]
     root = ex.root_mount(ms)
     assert root["fstype"] == "overlay" and root["dev"] == "0:65" and root["optional"] == ["master:1"]
     assert ms[3]["root"] == "/a dir" and ms[3]["source"] == "/dev/vda"
-    assert [ex.propagation(m["optional"]) for m in ms] == ["master:1", "private", "shared:4,master:2", "unbindable"]
+    assert [procinfo.propagation(m["optional"]) for m in ms] == ["master:1", "private", "shared:4,master:2", "unbindable"]
 
 
 def test_overlay_options():
-    layers = ex.overlay_layers(ex.split_options(ex.parse_mountinfo(MOUNTINFO)[0]["super"]))
+    layers = procinfo.overlay_layers(procinfo.split_options(procinfo.parse_mountinfo(MOUNTINFO)[0]["super"]))
     assert layers["lower"] == [("/var/lib/hull/containers/x/init", False), ("l/AAAA", False), ("l/BBBB", False)]
     assert layers["upper"] == "/var/lib/hull/containers/x/upper"
     assert layers["work"] == "/var/lib/hull/containers/x/work"
 
 
 def test_lowerdir_escapes_and_data_only():
-    assert ex.split_lowerdir("/a:/b\\:c::/d:/e") == [("/a", False), ("/b:c", False), ("/d", True), ("/e", True)]
-    opts = ex.split_options("rw,lowerdir+=/l1,lowerdir+=/l2,datadir+=/d1,upperdir=/u,workdir=/w")
-    assert ex.overlay_layers(opts)["lower"] == [("/l1", False), ("/l2", False), ("/d1", True)]
+    assert procinfo.split_lowerdir("/a:/b\\:c::/d:/e") == [("/a", False), ("/b:c", False), ("/d", True), ("/e", True)]
+    opts = procinfo.split_options("rw,lowerdir+=/l1,lowerdir+=/l2,datadir+=/d1,upperdir=/u,workdir=/w")
+    assert procinfo.overlay_layers(opts)["lower"] == [("/l1", False), ("/l2", False), ("/d1", True)]
     # mountinfo shows a comma as \054 and a backslash (overlay's escape of ':') as \134
-    assert ex.split_options("rw,lowerdir=/a\\054b:/c")["lowerdir"] == "/a,b:/c"
-    lower = ex.split_options("rw,lowerdir=/a\\134:b:/c,upperdir=/u")["lowerdir"]
-    assert ex.split_lowerdir(lower) == [("/a:b", False), ("/c", False)]
+    assert procinfo.split_options("rw,lowerdir=/a\\054b:/c")["lowerdir"] == "/a,b:/c"
+    lower = procinfo.split_options("rw,lowerdir=/a\\134:b:/c,upperdir=/u")["lowerdir"]
+    assert procinfo.split_lowerdir(lower) == [("/a:b", False), ("/c", False)]
 
 
 STATUS = """Name:\tsh
@@ -254,18 +255,18 @@ Seccomp_filters:\t1
 
 
 def test_parse_status_and_caps():
-    s = ex.parse_status(STATUS)
+    s = procinfo.parse_status(STATUS)
     assert s["NSpid"].split()[-1] == "1" and s["PPid"] == "4200"
-    caps = ex.cap_names(s["CapEff"])
+    caps = procinfo.cap_names(s["CapEff"])
     assert len(caps) == 14  # docker's default set
     assert caps[0] == "CAP_CHOWN" and "CAP_NET_BIND_SERVICE" in caps and "CAP_SYS_ADMIN" not in caps
-    assert ex.cap_names("0") == []
+    assert procinfo.cap_names("0") == []
 
 
 def test_parse_cgroup_and_dirs():
-    paths = ex.parse_cgroup("9:name=systemd:/\n8:pids:/hull/x\n4:memory:/hull/x\n2:cpu,cpuacct:/hull/x\n0::/\n")
+    paths = procinfo.parse_cgroup("9:name=systemd:/\n8:pids:/hull/x\n4:memory:/hull/x\n2:cpu,cpuacct:/hull/x\n0::/\n")
     assert paths["memory"] == "/hull/x" and paths["cpuacct"] == "/hull/x" and paths[""] == "/"
-    mounts = ex.parse_mountinfo(
+    mounts = procinfo.parse_mountinfo(
         "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
         "36 31 0:33 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
         "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n")
@@ -331,11 +332,11 @@ def test_tree_size_caps_and_counts(tmp_path):
     (tmp_path / "d" / "f").write_bytes(b"x" * 10)
     (tmp_path / "g").write_bytes(b"y" * 5)
     os.symlink("/etc/passwd", tmp_path / "link")  # its own size, not its target's
-    assert ex.tree_size(str(tmp_path)) == {"size": 15 + len("/etc/passwd"), "files": 4, "approx": False}
-    assert ex.tree_size(str(tmp_path), cap=2)["approx"] is True
-    assert ex.tree_size(str(tmp_path / "missing"))["size"] is None
+    assert procinfo.tree_size(str(tmp_path)) == {"size": 15 + len("/etc/passwd"), "files": 4, "approx": False}
+    assert procinfo.tree_size(str(tmp_path), cap=2)["approx"] is True
+    assert procinfo.tree_size(str(tmp_path / "missing"))["size"] is None
 
 
 def test_unescape():
-    assert ex.unescape("a\\040b\\011c\\134d") == "a b\tc\\d"
-    assert ex.unescape("plain") == "plain"
+    assert procinfo.unescape("a\\040b\\011c\\134d") == "a b\tc\\d"
+    assert procinfo.unescape("plain") == "plain"
