@@ -156,9 +156,15 @@ def _overlay_node(info: dict, color: bool) -> tuple | None:
     return f"{_paint('overlay', BOLD, color)}  {' → '.join(chain)}", children
 
 
+def _root(m: dict) -> str:
+    """A bind mount's directory within its file system (the host path bound in), when not its root."""
+    return f":{m['root']}" if m.get("root") not in (None, "", "/") else ""
+
+
 def _mounts_node(info: dict, color: bool) -> tuple:
     ms = info.get("mounts") or []
-    children = [(f"{m['target']} {m['fstype']} {m['source']} {m['options']} {m['propagation']}", []) for m in ms]
+    children = [(f"{m['target']} {m['fstype']} {m['source']}{_root(m)} {m['options']} {m['propagation']}", [])
+                for m in ms]
     first = f"  {ms[0]['target']} {ms[0]['fstype']} {ms[0]['propagation']}" if ms else ""
     return f"{_paint('mounts', BOLD, color)} ({len(ms)}){first}", children
 
@@ -253,7 +259,8 @@ class _Graph:
 
 def dot(info: dict) -> str:
     """A Graphviz digraph of every object: processes (parent → child), each process's namespaces,
-    the cgroup, the overlay stack (lower → upper → merged), interfaces → veth → bridge → ports."""
+    the cgroup, the overlay stack (lower → upper → merged), capabilities and seccomp, the mount
+    table (bound-in host paths one by one), interfaces → veth → bridge → ports."""
     g = _Graph()
     c = info.get("container") or {}
     init = _dot_processes(g, info.get("processes") or [])
@@ -261,6 +268,8 @@ def dot(info: dict) -> str:
     if init:
         _dot_cgroup(g, init, info.get("cgroup"))
         _dot_overlay(g, init, info.get("overlay"))
+        _dot_security(g, init, info.get("security"))
+    _dot_mounts(g, info.get("mounts") or [], ns.get("mnt"))
     _dot_network(g, info.get("network") or {}, ns.get("net"))
     title = f"container {c.get('name')} ({short(c.get('id'))}) image {c.get('image')}"
     return ("digraph explain {\n  rankdir=LR;\n  labelloc=t;\n"
@@ -290,6 +299,32 @@ def _dot_namespaces(g: _Graph, init: str, namespaces: dict) -> dict:
                            color="orange" if ns.get("host") else "darkgreen")
         g.edge(init, out[kind], style="dashed")
     return out
+
+
+KERNEL_FS = {"proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2", "overlay"}
+
+
+def _dot_mounts(g: _Graph, ms: list, mnt: str | None) -> None:
+    """The mount namespace's table: host files and directories bound in (volumes, -v, /etc/hosts)
+    one node each, the kernel's own file systems summed up in one."""
+    if not ms or mnt is None:
+        return
+    binds = [m for m in ms if m["fstype"] not in KERNEL_FS]
+    for m in binds:
+        where = f"{m['source']} {m.get('root') or ''}".rstrip()
+        g.edge(mnt, g.node(f"mount {m['target']}\n{m['fstype']} {where}\n{m['propagation']}", shape="tab"))
+    rest = [m for m in ms if m["fstype"] in KERNEL_FS]
+    if rest:
+        kinds = sorted({m["fstype"] for m in rest})
+        g.edge(mnt, g.node(f"{len(rest)} more mounts\n{' '.join(kinds)}", shape="tab"))
+
+
+def _dot_security(g: _Graph, init: str, s: dict | None) -> None:
+    if s:
+        nnp = "yes" if s.get("no_new_privs") else "no"
+        label = (f"capabilities: effective {len(s.get('cap_eff') or [])}, bounding {len(s.get('cap_bnd') or [])}\n"
+                 f"no_new_privs {nnp}\n{seccomp_text(s)}")
+        g.edge(init, g.node(label, shape="octagon"), style="dashed")
 
 
 def _dot_cgroup(g: _Graph, init: str, cg: dict | None) -> None:

@@ -236,9 +236,10 @@ def overlay(pid: int, c) -> dict | None:
 
 
 def mounts(pid: int) -> list:
-    """/proc/PID/mountinfo: each mount's target, type, source, options and propagation."""
-    return [{"target": m["target"], "fstype": m["fstype"], "source": m["source"], "options": m["options"],
-             "propagation": propagation(m["optional"])}
+    """/proc/PID/mountinfo: each mount's target, type, source, the path within its file system
+    (a bind mount's host directory, relative to that file system), options and propagation."""
+    return [{"target": m["target"], "fstype": m["fstype"], "source": m["source"], "root": m["root"],
+             "options": m["options"], "propagation": propagation(m["optional"])}
             for m in parse_mountinfo(read_text(f"/proc/{pid}/mountinfo") or "")]
 
 

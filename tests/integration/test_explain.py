@@ -74,7 +74,7 @@ def test_explain_matches_what_the_kernel_says(engine, tmp_path):
     assert kinds[0] == "image layer" and kinds[-1] == "init layer"  # bottom first
     assert info["overlay"]["merged"].endswith("/merged") and os.path.ismount(info["overlay"]["merged"])
     data = next(m for m in info["mounts"] if m["target"] == "/data")
-    assert data["propagation"] and data["fstype"]
+    assert data["propagation"] and data["fstype"] and data["root"].endswith(str(vol).rsplit("/", 1)[1])
 
     st = status(pid)
     assert set(info["security"]["cap_eff"]) == cap_names(st["CapEff"])
@@ -110,7 +110,7 @@ def test_explain_matches_what_the_kernel_says(engine, tmp_path):
     engine("explain", "--svg", svg, "web")
     drawn = " ".join(t.text or "" for t in ET.parse(svg).iter() if t.tag.endswith("text"))
     for word in ("httpd", "pid", "net", "mnt", "cgroup", "upper", "merged", "eth0", eth0["peer"]["name"],
-                 eth0["peer"]["bridge"], "18081"):
+                 eth0["peer"]["bridge"], "18081", "mount /data", "capabilities", "seccomp filter"):
         assert word in drawn, word
 
     # --diff: own namespaces and layers apart, the image's layer shared
