@@ -32,13 +32,32 @@ _encode = _json.make_encoder({}, _not_serializable, _json.encode_basestring_asci
                              ": ", ", ", False, False, True)
 
 
-# Go's encoding/json as docker's `json` template function uses it: no spaces, UTF-8 kept
+# Go's encoding/json: no spaces, UTF-8 kept. html: also <, >, & and U+2028/9 escaped, Go's default
+# (json.Marshal: what runc prints); docker's `json` template function turns that off. Those
+# characters only occur inside strings, so escaping the text is escaping the strings.
 _encode_compact = _json.make_encoder({}, _not_serializable, _json.encode_basestring, None,
                                      ":", ",", False, False, False)
+_GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                             "\u2029": "\\u2029"})
 
 
-def compact(obj) -> str:
-    return "".join(_encode_compact(obj, 0))
+def compact(obj, html: bool = False) -> str:
+    text = "".join(_encode_compact(obj, 0))
+    return text.translate(_GO_ESCAPES) if html else text
+
+
+def go_indent(obj, step: str) -> str:
+    """Go's json.MarshalIndent(obj, "", step): runc's `state` (two spaces) and `features` (four)."""
+    if isinstance(obj, dict) and obj:
+        return "{\n" + ",\n".join(_go_lines(step, step + compact(str(k), True) + ": ", v) for k, v in obj.items()) + "\n}"
+    if isinstance(obj, (list, tuple)) and obj:
+        return "[\n" + ",\n".join(_go_lines(step, step, v) for v in obj) + "\n]"
+    return compact(obj, True)
+
+
+def _go_lines(step: str, head: str, value) -> str:
+    """One member: its head, then its value indented one step more on the lines after the first."""
+    return head + go_indent(value, step).replace("\n", "\n" + step)
 
 
 def loads(s):

@@ -141,7 +141,7 @@ class OciKills:
     def _check(self, cid: str) -> list:
         """What list says must be true; after delete --force nothing may be left."""
         problems = []
-        listed = {c["id"]: c for c in json.loads(self._run("list", "--format", "json").stdout or "[]")}
+        listed = {c["id"]: c for c in json.loads(self._run("list", "--format", "json").stdout or "null") or []}
         c = listed.get(cid)
         if c and c["status"] == "creating":
             problems.append("listed as creating though no create runs")

@@ -165,13 +165,16 @@ class Manager:
         """mkdir the path in every hierarchy; undo it all if anything fails."""
         try:
             for top in self._tops():
-                for attempt in range(5):
+                for attempt in range(10):
                     try:
                         self._make_dirs(top)
                         break
-                    except FileNotFoundError:
-                        if attempt == 4:  # a delete keeps removing the empty parent under us
+                    except OSError as e:
+                        # another root's last container removes the empty shared parent under us:
+                        # gone (ENOENT), or going offline as we write its files (ENODEV)
+                        if e.errno not in (errno.ENOENT, errno.ENODEV) or attempt == 9:
                             raise
+                        time.sleep(0.002 * (attempt + 1))
             if self.pids():
                 raise CgroupError(f"cgroup {self.path} exists and has processes: is another container using it?")
         except BaseException:

@@ -79,9 +79,11 @@ def parse(raw, where: str = "linux.resources", error=InvalidSpec) -> tuple[dict,
                 m["swappiness"] = s
         if mem.get("disableOOMKiller"):
             m["disableOOMKiller"] = True
-        for key in ("kernel", "kernelTCP"):
-            if mem.get(key):
-                p.notes.append(f"{where}.memory.{key} is ignored: kernel memory limits are gone from Linux 6")
+        if mem.get("kernel"):
+            p.notes.append(f"{where}.memory.kernel is ignored: kernel memory limits are gone from Linux 6")
+        v = p.int_(mem, "kernelTCP", "memory.kernelTCP")
+        if v:  # TCP buffer memory: cgroup v1's memory.kmem.tcp.limit_in_bytes still works (crun sets it)
+            m["kernelTCP"] = v
         if m:
             out["memory"] = m
     cpu = _section(p, raw, "cpu")

@@ -308,6 +308,8 @@ def to_v1(res: dict) -> tuple[list, list]:
         files.append(("memory", "memory.memsw.limit_in_bytes", "-1"))
     if "reservation" in m:
         files.append(("memory", "memory.soft_limit_in_bytes", str(m["reservation"])))
+    if "kernelTCP" in m:
+        files.append(("memory", "memory.kmem.tcp.limit_in_bytes", str(m["kernelTCP"])))
     if "swappiness" in m:
         files.append(("memory", "memory.swappiness", str(m["swappiness"])))
     if m.get("disableOOMKiller"):

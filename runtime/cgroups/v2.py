@@ -227,6 +227,8 @@ def to_v2(res: dict) -> tuple[list, list]:
     m = res.get("memory", {})
     if "limit" in m:
         files.append(("memory.max", _max(m["limit"])))
+    if "kernelTCP" in m:
+        notes.append("memory.kernelTCP is cgroup v1 only: ignored on this host")
     if "swap" in m:
         if m["swap"] == -1:
             files.append(("memory.swap.max", "max"))

@@ -26,7 +26,7 @@ class Log:
         from runtime.container.state import now_rfc3339
         t = now_rfc3339()
         if self.fmt == "json":
-            line = json.dumps({"level": level, "msg": msg, "time": t})
+            line = json.compact({"level": level, "msg": msg, "time": t}, True)
         else:
             line = f'time="{t}" level={level} msg={json.dumps(msg)}'
         try:
@@ -176,9 +176,20 @@ def cmd_start(args):
 def cmd_state(args):
     c = _store(args).get(args.id)
     state = c.oci_state()
+    state = _runc_order(state)
     if c.oom_killed():
         state["oomKilled"] = True  # hull's addition: the kernel OOM-killed a process in it
-    print(json.dumps(state, indent=2))
+    sys.stdout.write(json.go_indent(state, "  "))  # runc's: no newline after the closing brace
+
+
+def _runc_order(state: dict) -> dict:
+    """The state as runc prints it (`state`, `list`): its struct's key order, annotations only when
+    there are some. Hooks get the spec's state (oci_state) instead."""
+    out = {k: state[k] for k in ("ociVersion", "id", "pid", "status", "bundle", "rootfs", "created")}
+    if state.get("annotations"):
+        out["annotations"] = state["annotations"]
+    out["owner"] = state["owner"]
+    return out
 
 
 def cmd_kill(args):
@@ -203,7 +214,7 @@ def cmd_list(args):
         for c in containers:
             print(c.id)
     elif args.format == "json":
-        print(json.dumps([c.oci_state() for c in containers]))
+        print(json.compact([_runc_order(c.oci_state()) for c in containers] or None, True))  # runc: null for none
     else:
         rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
         for c in containers:
@@ -273,7 +284,7 @@ def cmd_ps(args):
         raise InvalidArgument(f"invalid --format {args.format!r}: table or json")
     pids = control.pids(_store(args), args.id)
     if args.format == "json":
-        print(json.dumps(pids))
+        print(json.compact(pids, True))
     else:
         sys.stdout.write(control.ps_table(pids, args.command))
 
@@ -308,7 +319,7 @@ def cmd_exec(args):
 
 def cmd_features(args):
     from runtime.container.features import features
-    print(json.dumps(features(), indent=2))
+    print(json.go_indent(features(), "    "))
 
 
 VERBS = {"create": cmd_create, "run": cmd_run, "start": cmd_start, "state": cmd_state, "kill": cmd_kill,

@@ -103,7 +103,7 @@ def events(store: Store, cid: str, interval: float, once: bool, out=sys.stdout) 
     cgroup = _cgroup(c)
 
     def emit(kind: str, **data) -> None:
-        out.write(json.dumps({"type": kind, "id": cid, **data}) + "\n")
+        out.write(json.compact({"type": kind, "id": cid, **data}, True) + "\n")  # runc: Go's compact JSON
         out.flush()
 
     if once:

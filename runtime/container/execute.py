@@ -178,6 +178,7 @@ def _process(p, filter_, console_sock, err_w) -> None:
         init._refuse_runtime_binary(path)
         init.become(p, filter_)
         trace.note(f"execve({path!r}, {p.args!r})", see="execve(2)")
+        proc.reset_signals()
         os.execve(path, p.args, env)
     except BaseException as e:  # noqa: BLE001
         try:

@@ -25,7 +25,7 @@ from runtime import trace
 from runtime.container import hooks, rootfs
 from runtime.container.state import INIT_NAME
 from runtime.errors import CommandCannotRun, CommandNotFound, ExecFailed, MountFailed, to_wire
-from runtime.linux import caps, libc, lsm, namespaces, seccomp, userns
+from runtime.linux import caps, libc, lsm, namespaces, proc, seccomp, userns
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -204,6 +204,7 @@ def _init(spec, bundle, sync, fifo_fd, console_sock, no_pivot, host_cgroups) -> 
             hooks.run("startContainer", spec.hooks.get("startContainer"), state)
             os.write(fifo, b"0")
             trace.note(f"execve({path!r}, {p.args!r})", see="execve(2)")
+            proc.reset_signals()
             os.execve(path, p.args, env)
         except BaseException as e:  # noqa: BLE001
             os.write(fifo, f"\n{_describe(e)}".encode())

@@ -33,7 +33,10 @@ def prepare(spec, bundle: str, new_netns: bool, host_cgroups: str) -> None:
     """host_cgroups: /proc/self/cgroup as read before unsharing the cgroup namespace."""
     rootfs = spec.root_path
     if spec.creates("mount"):
-        libc.mount(None, "/", None, mounts.PROPAGATION.get(spec.rootfs_propagation, MS_SLAVE | MS_REC))
+        kind = spec.rootfs_propagation
+        if kind and kind.endswith("unbindable"):
+            kind = None  # an unbindable "/" could not give the rootfs bind below: finalize() makes it so
+        libc.mount(None, "/", None, mounts.PROPAGATION.get(kind, MS_SLAVE | MS_REC))
         _parent_private(rootfs)
         libc.mount(rootfs, rootfs, None, MS_BIND | MS_REC)
     else:

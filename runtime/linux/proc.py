@@ -103,3 +103,20 @@ def pids_in_pid_namespace(ns: str) -> list:
         if entry.isdigit() and namespace_id(entry, "pid") == ns:
             pids.append(int(entry))
     return pids
+
+
+def reset_signals() -> None:
+    """What runc's processes start with: no signal ignored, none blocked. The interpreter ignores
+    SIGPIPE and SIGXFSZ (and a detached parent may ignore SIGHUP and SIGINT); an ignored signal
+    stays ignored across execve, so `yes | head` would leave yes spinning. Called just before it."""
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # numbers the C library keeps for itself (32, 33)
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    except OSError:
+        pass  # a seccomp profile that refuses rt_sigprocmask: the mask stays as inherited (empty here)

@@ -522,3 +522,17 @@ def test_a_terminal_has_the_clients_size_from_its_first_instruction(engine):
                         f"{hull} exec -it sized stty size; {hull} exec -t sized stty size", "/dev/null"],
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, env=engine.env)
     assert p.stdout.replace("\r", "").split("\n")[:3] == ["21 73"] * 3, p
+
+
+def test_container_processes_start_with_no_signal_ignored_or_blocked(engine):
+    """As under runc (and docker): run, a detached init started by the monitor, and exec all begin
+    with SigIgn and SigBlk empty, so `yes | head` ends instead of leaving yes spinning."""
+    clear = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"
+    script = "grep -E '^Sig(Ign|Blk)' /proc/self/status; yes | head -c 100000 > /dev/null; echo piped"
+    assert engine("run", "--rm", "--network", "none", "busybox", "sh", "-c", script, timeout=30).stdout == clear + "piped\n"
+    engine("run", "-d", "--name", "sig", "--network", "none", "busybox", "sleep", "100")
+    pid = inspect(engine, "sig", "{{.State.Pid}}")
+    with open(f"/proc/{pid}/status") as f:
+        assert "".join(sorted(line for line in f if line.startswith(("SigIgn", "SigBlk")))) == clear
+    assert engine("exec", "sig", "sh", "-c", script, timeout=30).stdout == clear + "piped\n"
+    engine("rm", "-f", "sig")

@@ -32,7 +32,7 @@ def test_hooks_run_at_their_moments_with_state(oci, bundle, tmp_path):
     pid = oci.state("h1")["pid"]
     for kind in ("prestart", "createRuntime", "createContainer"):
         st = json.loads((out / f"{kind}.json").read_text())
-        assert st["id"] == "h1" and st["pid"] == pid and st["status"] == "creating"
+        assert st["id"] == "h1" and st["pid"] == pid and st["status"] == "created"  # crun's (runc: creating)
         assert st["bundle"] == bundle.path and st["annotations"] == {"org.example/key": "value"}
     host_mnt = os.readlink("/proc/self/ns/mnt")
     container_mnt = os.readlink(f"/proc/{pid}/ns/mnt")

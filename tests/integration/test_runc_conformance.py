@@ -5,6 +5,7 @@ Scenarios that change mounts outside the container run in a throw-away mount nam
 (`unshare -m`), so the host's own mount table is never touched."""
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -371,3 +372,164 @@ def test_kill_and_delete_exit_codes(runtimes, bundle):
             out.append((step, rt(*step).returncode))
         codes[rt.name] = out
     assert codes["hull-oci"] == codes["runc"]
+
+
+# -- 9. the last differences (issue 28): runc's output byte for byte, crun where runc is the outlier --
+
+def crun(root) -> Runtime:
+    """Debian's crun (1.8) refuses hybrid cgroups: run it with the cgroup2 mount hidden, in a
+    private mount namespace of each call's own (the host's mounts are not touched)."""
+    return Runtime("crun", ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                            'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun "$@"', "crun"], root)
+
+
+@pytest.fixture
+def with_crun(oci, bundle):
+    """(crun, hull-oci), each with a private root; the bundle says spec 1.1.0 (crun 1.8 knows no later)."""
+    if not shutil.which("crun"):
+        pytest.skip("crun not installed (scripts/setup does)")
+    bundle.config["ociVersion"] = "1.1.0"
+    root = tempfile.mkdtemp(prefix="crun-test-", dir="/run")
+    ref = crun(root)
+    yield ref, Runtime("hull-oci", hull_oci_cmd(), oci.root)
+    for cid in os.listdir(root):
+        ref("delete", "--force", cid)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.skipif(V2, reason="memory.kmem.tcp.limit_in_bytes is cgroup v1's")
+def test_kernel_tcp_limit_on_v1(runtimes, with_crun, bundle):
+    """runc 1.1 leaves it unlimited; crun writes it, and so does hull-oci."""
+    bundle.config["linux"]["resources"] = {"memory": {"limit": 64 << 20, "kernelTCP": 16 << 20}}
+    bundle.args("cat", "/sys/fs/cgroup/memory/memory.kmem.tcp.limit_in_bytes")
+    results = both(with_crun, bundle)
+    assert results["hull-oci"] == results["crun"] == (0, f"{16 << 20}\n")
+    assert both(runtimes[:1], bundle)["runc"] == (0, "9223372036854771712\n")  # runc: the outlier
+
+
+HOOK = "#!/bin/sh\ncat > {out}/$1.json\n[ \"$2\" = fail ] && echo 'hook says no' && exit 3\nexit 0\n"
+
+
+def _hooked(bundle, tmp_path, name: str, fail: tuple = ()) -> str:
+    out = tmp_path / name
+    out.mkdir()
+    script = tmp_path / f"hook-{name}.sh"
+    script.write_text(HOOK.format(out=out))
+    script.chmod(0o755)
+    hooks = {}
+    for kind in ("prestart", "createRuntime", "poststart", "poststop"):
+        if kind in fail:  # a failing hook first: the ones after it must still run
+            hooks[kind] = [{"path": str(script), "args": [str(script), f"{kind}-failed", "fail"]}]
+        hooks.setdefault(kind, []).append({"path": str(script), "args": [str(script), kind]})
+    bundle.config["hooks"] = hooks
+    bundle.args("sleep", "100")
+    d = tmp_path / f"bundle-{name}"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps(bundle.config))
+    return str(d)
+
+
+def _lifecycle(rt, path: str) -> list:
+    steps = []
+    for step in (("create", "-b", path, "hk"), ("start", "hk"), ("state", "hk"), ("kill", "hk", "KILL")):
+        p = rt(*step)
+        steps.append((step[0], p.returncode, json.loads(p.stdout)["status"] if step[0] == "state" else None))
+    import time
+    time.sleep(0.3)
+    p = rt("delete", "hk")
+    steps.append(("delete", p.returncode, None))
+    return steps
+
+
+def test_hooks_read_the_status_crun_gives_them(with_crun, bundle, tmp_path):
+    seen = {}
+    for rt in with_crun:
+        path = _hooked(bundle, tmp_path, rt.name)
+        assert all(code == 0 for _, code, _ in _lifecycle(rt, path))
+        seen[rt.name] = {p.stem: json.loads(p.read_text())["status"] for p in (tmp_path / rt.name).glob("*.json")}
+    assert seen["hull-oci"] == seen["crun"]
+    assert seen["crun"] == {"prestart": "created", "createRuntime": "created", "poststart": "running",
+                            "poststop": "stopped"}
+
+
+def test_failing_poststart_and_poststop_hooks_warn_and_the_lifecycle_goes_on(with_crun, bundle, tmp_path):
+    """The spec: a poststart or poststop hook that fails MUST be logged as a warning; the remaining
+    hooks and the lifecycle go on as if it had succeeded."""
+    seen = {}
+    for rt in with_crun:
+        path = _hooked(bundle, tmp_path, rt.name, fail=("poststart", "poststop"))
+        steps = _lifecycle(rt, path)
+        ran = sorted(p.stem for p in (tmp_path / rt.name).glob("*.json"))
+        seen[rt.name] = (steps, ran)
+    assert seen["hull-oci"] == seen["crun"]
+    steps, ran = seen["hull-oci"]
+    assert [code for _, code, _ in steps] == [0, 0, 0, 0, 0] and steps[2][2] == "running"
+    assert ran == ["createRuntime", "poststart", "poststart-failed", "poststop", "poststop-failed", "prestart"]
+    path = _hooked(bundle, tmp_path, "again", fail=("poststart",))
+    hull = with_crun[1]
+    assert hull("create", "-b", path, "warned").returncode == 0
+    p = hull("start", "warned")
+    assert p.returncode == 0 and "warning: poststart hook" in p.stderr and "hook says no" in p.stderr
+    hull("delete", "--force", "warned")
+
+
+def test_rootfs_propagation_unbindable(with_crun, bundle):
+    bundle.config["linux"]["rootfsPropagation"] = "unbindable"
+    bundle.args("sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo | grep -o unbindable")
+    results = both(with_crun, bundle)
+    assert results["hull-oci"] == results["crun"] == (0, "unbindable\n")
+
+
+def _shape(text: str) -> str:
+    """The text with every value replaced (keys, layout and order kept): what must be byte-equal."""
+    def value(m):
+        return m.group(0) if text[m.end():].lstrip().startswith(":") else '"V"'
+    return re.sub(r"-?\b\d+\b", "N", re.sub(r'"(?:[^"\\]|\\.)*"', value, text))
+
+
+def test_json_output_is_runcs_byte_for_byte(runtimes, bundle, tmp_path):
+    """state (MarshalIndent, two spaces), list and ps --format json (compact), --log-format json
+    lines (compact, logrus's keys): what scripts written against runc grep for."""
+    path = bundle.args("sleep", "100").save()
+    out = {}
+    for rt in runtimes:
+        log = tmp_path / f"{rt.name}.log"
+        assert rt("--log", log, "--log-format", "json", "run", "-d", "-b", path, "js").returncode == 0
+        texts = [rt("state", "js").stdout, rt("list", "--format", "json").stdout, rt("ps", "--format", "json", "js").stdout]
+        rt("--log", log, "--log-format", "json", "state", "nosuch")
+        rt("delete", "--force", "js")
+        texts.append(rt("list", "--format", "json").stdout)  # none: runc prints null
+        texts.append(log.read_text().splitlines()[-1] + "\n")
+        out[rt.name] = texts
+    for hull, runc in zip(out["hull-oci"], out["runc"]):
+        assert _shape(hull) == _shape(runc), (hull, runc)
+    assert out["runc"][1].startswith('[{"ociVersion":') and out["runc"][2].startswith("[")
+    assert out["hull-oci"][3] == out["runc"][3] == "null\n"
+    # features: runc's four-space MarshalIndent; the keys both have, in runc's order
+    ours, theirs = (rt("features").stdout for rt in runtimes)
+    assert ours == json.dumps(json.loads(ours), indent=4, ensure_ascii=False) + "\n"
+    a, b = json.loads(ours), json.loads(theirs)
+    assert [k for k in a if k in b] == [k for k in b if k in a]
+    for k in a:
+        if isinstance(a[k], dict) and isinstance(b.get(k), dict):
+            assert [x for x in a[k] if x in b[k]] == [x for x in b[k] if x in a[k]], k
+
+
+SIGNALS = "grep -E '^Sig(Ign|Blk)' /proc/self/status; yes | head -c 100000 > /dev/null; echo piped"
+
+
+def test_processes_start_with_no_signal_ignored_or_blocked(runtimes, bundle):
+    """runc starts every process with no signal ignored and none blocked; an interpreter's SIGPIPE
+    ignored would leave `yes` spinning after `head` exits (and this test hanging)."""
+    bundle.args("sh", "-c", SIGNALS)
+    results = both(runtimes, bundle)
+    assert results["hull-oci"] == results["runc"]
+    assert results["runc"] == (0, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\npiped\n")
+    bundle.args("sleep", "100")
+    seen = {}
+    for rt in runtimes:
+        assert rt("run", "-d", "-b", bundle.save(), "sig").returncode == 0
+        p = rt("exec", "sig", "sh", "-c", SIGNALS, timeout=20)
+        seen[rt.name] = (p.returncode, p.stdout)
+        rt("delete", "--force", "sig")
+    assert seen["hull-oci"] == seen["runc"] == results["runc"]
