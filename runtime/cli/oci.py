@@ -198,8 +198,8 @@ def cmd_kill(args):
 
 
 def cmd_delete(args):
-    from runtime.container.state import validate_id
-    if args.force and not os.path.isdir(os.path.join(args.root, validate_id(args.id))):
+    from runtime.container import valid_id
+    if args.force and valid_id(args.id) and not os.path.isdir(os.path.join(args.root, args.id)):
         return  # the shims call delete --force after delete: gone is fine, and quick without the lifecycle
     from runtime.container import lifecycle
     lifecycle.delete(_store(args), args.id, args.force)

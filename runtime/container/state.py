@@ -23,19 +23,14 @@ from runtime import OCI_VERSION
 from runtime.clock import now_rfc3339  # noqa: F401 - hull-oci's modules take it from here
 from runtime.errors import Conflict, InvalidArgument, NotFound
 from runtime.files import flock_held, write_atomic  # noqa: F401 - likewise
+from runtime.container import valid_id
 from runtime.linux import proc
 
 DEFAULT_ROOT = "/run/hull"
 INIT_NAME = "hull:init"  # the init's process name until it execs the container's program
-_ID_PUNCTUATION = set("_+-.")
-
-
-def _valid_id(cid: str) -> bool:
-    return bool(cid) and cid not in (".", "..") and all(ch.isalnum() or ch in _ID_PUNCTUATION for ch in cid)
-
 
 def validate_id(cid: str) -> str:
-    if not _valid_id(cid):
+    if not valid_id(cid):
         raise InvalidArgument(f"invalid container ID {cid!r}: use letters, digits and _ + - . only")
     return cid
 
@@ -177,6 +172,6 @@ class Store:
             return []
         out = []
         for name in names:
-            if _valid_id(name) and os.path.isdir(os.path.join(self.root, name)):
+            if valid_id(name) and os.path.isdir(os.path.join(self.root, name)):
                 out.append(Container(self.root, name).load())
         return out
