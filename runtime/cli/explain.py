@@ -301,19 +301,23 @@ def _dot_namespaces(g: _Graph, init: str, namespaces: dict) -> dict:
     return out
 
 
-KERNEL_FS = {"proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2", "overlay"}
+def bound_in(m: dict) -> bool:
+    """A host file or directory bound into the container (a volume, -v, /etc/hosts): a mount of
+    part of a file system (its root is not "/"), outside the runtime's /proc, /sys and /dev."""
+    return m.get("root") not in (None, "", "/") and m["target"] != "/" and \
+        not m["target"].startswith(("/proc", "/sys", "/dev"))
 
 
 def _dot_mounts(g: _Graph, ms: list, mnt: str | None) -> None:
-    """The mount namespace's table: host files and directories bound in (volumes, -v, /etc/hosts)
-    one node each, the kernel's own file systems summed up in one."""
+    """The mount namespace's table: host files and directories bound in one node each, the rest
+    (the root, the kernel's file systems, masked paths) summed up in one."""
     if not ms or mnt is None:
         return
-    binds = [m for m in ms if m["fstype"] not in KERNEL_FS]
+    binds = [m for m in ms if bound_in(m)]
     for m in binds:
         where = f"{m['source']} {m.get('root') or ''}".rstrip()
         g.edge(mnt, g.node(f"mount {m['target']}\n{m['fstype']} {where}\n{m['propagation']}", shape="tab"))
-    rest = [m for m in ms if m["fstype"] in KERNEL_FS]
+    rest = [m for m in ms if not bound_in(m)]
     if rest:
         kinds = sorted({m["fstype"] for m in rest})
         g.edge(mnt, g.node(f"{len(rest)} more mounts\n{' '.join(kinds)}", shape="tab"))
