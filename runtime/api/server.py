@@ -134,9 +134,9 @@ class Request:
     def gone(self) -> bool:
         """Has the client closed its connection (or half-closed it)? Only for requests whose body
         was read: what waits in the socket then is its end, or the next request."""
-        import select
+        from runtime.linux import poll
         try:
-            return bool(select.select([self.sock], [], [], 0)[0]) and self.sock.recv(1, socket.MSG_PEEK) == b""
+            return bool(poll.readable([self.sock], 0)) and self.sock.recv(1, socket.MSG_PEEK) == b""
         except OSError:
             return True
 

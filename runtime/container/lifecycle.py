@@ -212,10 +212,10 @@ def start(store: Store, cid: str) -> Container:
 
 def _read_fifo(fifo: int, pidfd: int) -> bytes:
     """Read until EOF (the init exec'd: its fifo fd is close-on-exec) or until the init dies."""
-    import select
+    from runtime.linux import poll
     data = b""
     while True:
-        ready, _, _ = select.select([fifo, pidfd], [], [])
+        ready = poll.readable([fifo, pidfd])
         if fifo in ready:
             chunk = os.read(fifo, 4096)
             if not chunk:

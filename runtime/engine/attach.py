@@ -7,11 +7,11 @@ output comes through pipes that are copied to the caller's fds and to the json-f
 exit status is written to the container's state before it returns.
 """
 import os
-import select
 import _signal as signal
 
 from runtime.engine import events, logs, runner
 from runtime.errors import Conflict, InvalidArgument, NotFound
+from runtime.linux import poll
 
 DETACH = b"\x10\x11"  # ctrl-p ctrl-q
 
@@ -90,7 +90,7 @@ def _relay_pipes(pipes: list, writer) -> None:
     open_ = {fd: (out, name) for fd, out, name in pipes}
     while open_:
         try:
-            ready, _, _ = select.select(list(open_), [], [])
+            ready = poll.readable(list(open_))
         except InterruptedError:
             continue
         for fd in ready:
@@ -128,7 +128,7 @@ def _relay_pty(master: int, interactive: bool, writer) -> None:
     try:
         while True:
             try:
-                ready, _, _ = select.select(readers, [], [])
+                ready = poll.readable(readers)
             except InterruptedError:
                 continue
             if master in ready:
@@ -307,13 +307,13 @@ class _TerminalRelay:
         try:
             while True:
                 try:
-                    ready, _, _ = select.select(readers, [], [])
+                    ready = poll.readable(readers)
                 except InterruptedError:
                     continue
                 if master in ready and not self._copy_out(master):
                     readers.remove(master)  # every holder of the terminal closed it: the reap follows
                 if done_r in ready:
-                    while master in readers and select.select([master], [], [], 0)[0] and self._copy_out(master):
+                    while master in readers and poll.readable([master], 0) and self._copy_out(master):
                         pass  # what it wrote last
                     os.close(done_w)  # (left open on a detach: the reaper may still write to it)
                     return status[0]

@@ -5,7 +5,6 @@ init from /proc/PID/stat and compares it before trusting the PID again; signals 
 pidfd, which can never reach a recycled process.
 """
 import os
-import select
 import _signal as signal  # the C module under signal: its enum wrappers cost ~3 ms of imports
 
 
@@ -63,7 +62,8 @@ def signal_pidfd(pidfd: int, sig: int) -> None:
 
 def wait_pidfd(pidfd: int, timeout: float | None) -> bool:
     """Wait until the process behind pidfd exits; False on timeout."""
-    return bool(select.select([pidfd], [], [], timeout)[0])
+    from runtime.linux import poll
+    return bool(poll.readable([pidfd], timeout))
 
 
 PF_EXITING = 0x4

@@ -66,7 +66,7 @@ def proxy(master: int, stop_fd: int) -> None:
 
     Our own terminal (if stdin is one) is put in raw mode meanwhile so keys reach the container as typed.
     """
-    import select
+    from runtime.linux import poll
     import tty
     saved = None
     if os.isatty(0):
@@ -78,7 +78,7 @@ def proxy(master: int, stop_fd: int) -> None:
     readers = [master, stop_fd, 0]
     try:
         while True:
-            ready, _, _ = select.select(readers, [], [])
+            ready = poll.readable(readers)
             if master in ready:
                 try:
                     data = os.read(master, 65536)
@@ -95,7 +95,7 @@ def proxy(master: int, stop_fd: int) -> None:
                     readers.remove(0)  # stdin at EOF: keep showing output
             if stop_fd in ready:
                 # the container exited; drain what it wrote last
-                while select.select([master], [], [], 0)[0]:
+                while poll.readable([master], 0):
                     try:
                         data = os.read(master, 65536)
                     except OSError:

@@ -1,12 +1,12 @@
 """The monitor: one process per root watching every detached container (see __init__.py)."""
 import os
-import select
 import selectors
 import socket
 import sys
 import time
 
 from runtime import fastjson as json
+from runtime.linux import poll
 from runtime.engine.monitor.protocol import EXIT, RESIZE, STDERR, STDIN, STDOUT, frame, paths, read_frame
 
 IDLE_EXIT = float(os.environ.get("HULL_MONITOR_IDLE") or 2)  # seconds with nothing to watch before it goes
@@ -328,7 +328,7 @@ class Monitor:
             gone = not os.path.isdir(Container(self.root, cid).path())
             for conn, stdin in list(conns):
                 try:  # (select first: the connection's timeout would make recv wait)
-                    left = bool(select.select([conn], [], [], 0)[0]) and conn.recv(1, socket.MSG_PEEK) == b""
+                    left = bool(poll.readable([conn], 0)) and conn.recv(1, socket.MSG_PEEK) == b""
                 except OSError:
                     left = True
                 if left or gone:
