@@ -74,6 +74,7 @@ class Writer:
         self.attrs = {"attrs": attrs} if attrs else {}
         self.f = open(path, "ab", buffering=0)
         self.pending = {"stdout": b"", "stderr": b""}
+        self.dropped = 0  # records the disk refused
 
     def write(self, stream: str, data: bytes) -> None:
         """Bytes from one stream: complete lines are written now, the rest when more comes (or at close)."""
@@ -98,7 +99,17 @@ class Writer:
                             "time": now_rfc3339()}) + "\n").encode()
         if self.max_size and self.f.tell() + len(line) > self.max_size and self.f.tell() > 0:
             self._rotate()
-        self.f.write(line)
+        at = self.f.tell()
+        try:
+            whole = self.f.write(line) == len(line)
+        except OSError:  # ENOSPC, EDQUOT, EIO: the record is lost, as docker's json-file loses it
+            whole = False
+        if not whole:  # never half a record: the next one would be unreadable too
+            self.dropped += 1
+            try:
+                self.f.truncate(at)
+            except OSError:
+                pass
 
     def _rotate(self) -> None:
         self.f.close()

@@ -228,11 +228,16 @@ def finish(c: Container, code: int, error: str = "") -> bool:
     _release(c)
     _disconnect(c, c.state.get("Network") or [])
     c.state["Network"] = []
-    c.save_state()
+    auto_remove = c.config["HostConfig"].get("AutoRemove")
+    try:
+        c.save_state()
+    except OSError:  # a full disk: --rm removes the record anyway, and frees the space it holds
+        if not auto_remove:
+            raise
     if c.state.get("OOMKilled"):
         events.container(c, "oom")
     events.container(c, "die", exitCode=code)
-    if c.config["HostConfig"].get("AutoRemove"):
+    if auto_remove:
         remove_files(c, anonymous_volumes=True)  # --rm takes its anonymous volumes too, as docker
         return True
     return False
