@@ -30,11 +30,11 @@ def build(req):
              "buildargs": _json_arg(req, "buildargs"), "labels": _json_arg(req, "labels"),
              "nocache": req.flag("nocache"), "pull": req.flag("pull"), "target": req.arg("target") or None,
              "q": req.flag("q"), "networkmode": req.arg("networkmode") or None, "platform": req.arg("platform") or None}
-    fd, path = _spool(req)
+    spool = _spool(req)
 
     def produce(write):
         try:
-            proc = service.spawn(req.root, query, path)
+            proc = service.spawn(req.root, query, spool.path)
             rest = b""
             for chunk in iter(lambda: os.read(proc.stdout.fileno(), 65536), b""):
                 *lines, rest = (rest + chunk).split(b"\n")
@@ -43,24 +43,24 @@ def build(req):
             if rest:
                 write(json.dumps({"stream": rest.decode(errors="replace")}).encode() + b"\r\n")
             proc.stdout.close()
-            image_id = service.finish(proc, path)
+            image_id = service.finish(proc, spool.path)
             write(json.dumps({"aux": {"ID": image_id}}).encode() + b"\r\n")
         finally:
-            os.unlink(path)
+            spool.close()
     return Stream("application/json", produce)
 
 
-def _spool(req) -> tuple:
-    import tempfile
-    fd, path = tempfile.mkstemp(dir=images.tmp_dir(req.root), prefix="build-context-")
+def _spool(req) -> "images.Spool":
+    """The context tar to a file of the store's tmp/, claimed until the build is done."""
+    spool = images.Spool(req.root, "build-context-")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(spool.path, "wb") as f:
             for chunk in req.chunks():
                 f.write(chunk)
     except BaseException:
-        os.unlink(path)
+        spool.close()
         raise
-    return fd, path
+    return spool
 
 
 def prune(req):

@@ -100,59 +100,48 @@ def _import(req):
     repo, tag_ = req.arg("repo"), req.arg("tag")
     ref = (f"{repo}:{tag_}" if tag_ else repo) if repo else None
     changes = [line for text in req.query.get("changes", []) for line in text.splitlines() if line.strip()]
-    path = _spool(req)
-    try:
-        image_id = service.import_(req.root, path, ref, changes)
-    finally:
-        os.unlink(path)
+    with _spool(req) as spool:
+        image_id = service.import_(req.root, spool.path, ref, changes)
     return Reply(200, json.dumps({"status": image_id}).encode() + b"\r\n", "application/json")
 
 
-def _spool(req) -> str:
-    """The request body to a file of the store's tmp/ (archives are read out of order)."""
-    import tempfile
-    fd, path = tempfile.mkstemp(dir=service.tmp_dir(req.root), prefix="api-")
+def _spool(req):
+    """The request body to a file of the store's tmp/ (archives are read out of order): a Spool."""
+    spool = service.Spool(req.root, "api-")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(spool.path, "wb") as f:
             for chunk in req.chunks():
                 f.write(chunk)
     except BaseException:
-        os.unlink(path)
+        spool.close()
         raise
-    return path
+    return spool
 
 
 def load(req):
-    path = _spool(req)
-    try:
-        loaded = service.load(req.root, path, shown_as="the request body")
-    finally:
-        os.unlink(path)
+    with _spool(req) as spool:
+        loaded = service.load(req.root, spool.path, shown_as="the request body")
     lines = [f"Loaded image: {x.familiar()}\n" if not isinstance(x, str) else f"Loaded image ID: {x}\n" for x in loaded]
     return Reply(200, b"".join(json.dumps({"stream": line}).encode() + b"\r\n" for line in lines), "application/json")
 
 
 def get(req):
     """docker save: the images (one in the path, or ?names=...) as a docker-archive, streamed."""
-    import tempfile
     names = [req.params["name"]] if req.params.get("name") else [n for n in req.query.get("names", []) if n]
     if not names:
         raise InvalidArgument("no image names given (?names=)")
-    fd, path = tempfile.mkstemp(dir=service.tmp_dir(req.root), prefix="api-save-")
-    os.close(fd)
+    spool = service.Spool(req.root, "api-save-")
     try:
-        service.save(req.root, names, path)
+        service.save(req.root, names, spool.path)
     except BaseException:
-        os.unlink(path)
+        spool.close()
         raise
 
     def produce(write):
-        try:
-            with open(path, "rb") as f:
+        with spool:
+            with open(spool.path, "rb") as f:
                 while chunk := f.read(1 << 20):
                     write(chunk)
-        finally:
-            os.unlink(path)
     return Stream("application/x-tar", produce)
 
 

@@ -184,25 +184,15 @@ def cmd_load(args):
     else:
         if sys.stdin.isatty():
             raise InvalidArgument("load: stdin is a terminal: give -i FILE or redirect an archive in")
-        path = _spool(sys.stdin.buffer, service.tmp_dir(args.root))
-        try:
-            loaded = service.load(args.root, path, shown_as="stdin")
-        finally:
-            os.unlink(path)
+        import shutil
+        with service.Spool(args.root, "stdin-") as spool:  # archives are read out of order
+            with open(spool.path, "wb") as f:
+                shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
+            loaded = service.load(args.root, spool.path, shown_as="stdin")
     if not args.quiet:
         for item in loaded:
             print(f"Loaded image: {item.familiar()}" if not isinstance(item, str) else f"Loaded image ID: {item}")
     return 0
-
-
-def _spool(src, tmp_dir: str) -> str:
-    """stdin to a temporary file: archives are read out of order."""
-    import shutil
-    import tempfile
-    fd, path = tempfile.mkstemp(dir=tmp_dir, prefix="stdin-")
-    with os.fdopen(fd, "wb") as f:
-        shutil.copyfileobj(src, f, 1 << 20)
-    return path
 
 
 def cmd_save(args):
@@ -214,7 +204,8 @@ def cmd_save(args):
             raise InvalidArgument("save: --format oci-dir writes a directory: give -o DIR")
         if sys.stdout.isatty():
             raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    path = out or os.path.join(service.tmp_dir(args.root), f"stdout-{os.getpid()}.tar")
+    spool = None if out else service.Spool(args.root, "stdout-")
+    path = out or spool.path
     try:
         service.save(args.root, names, path, args.format)
         if not out:
@@ -223,8 +214,8 @@ def cmd_save(args):
                 shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
             sys.stdout.flush()
     finally:
-        if not out and os.path.exists(path):
-            os.unlink(path)
+        if spool:
+            spool.close()
     return 0
 
 

@@ -18,6 +18,9 @@ repository digest (NAME@sha256:...) the manifest was pulled from or pushed to (d
 
 Writers take ROOT/lock (flock). A blob appears under its name only after its digest was checked,
 and a layer directory only after it unpacked completely, so an interruption leaves only tmp/.
+Work that spans several locked steps (a build, an upload spooled to tmp/) also holds ROOT/tmp.lock
+shared (claim_tmp); prune frees unnamed content and tmp/ only when it can take that lock alone, so
+it never removes what another command is still making.
 """
 import fcntl
 import hashlib
@@ -85,6 +88,10 @@ class Store:
     def __exit__(self, *exc):
         os.close(self._lock_fd)
         self._lock_fd = None
+
+    def claim_tmp(self) -> "TmpClaim":
+        """Keep prune from freeing tmp/ and unnamed blobs and layers while the claim is held."""
+        return TmpClaim(self.root)
 
     def _write(self, path: str, obj) -> None:
         write_atomic(path, json.dumps(obj), tmp_dir=os.path.join(self.root, "tmp"))
@@ -427,7 +434,22 @@ class Store:
         return os.path.join(home, "diff")
 
     def prune(self) -> tuple:
-        """Remove blobs no name reaches and layers no image uses; (blobs removed, layers removed)."""
+        """Remove blobs no name reaches, layers no image uses and tmp/; (blobs removed, layers
+        removed). Nothing while another command holds a claim (claim_tmp): the next prune frees it."""
+        free = os.open(os.path.join(self.root, "tmp.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(free, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(free)
+            trace.note("prune: a build or an upload holds tmp.lock: unnamed content is left for the next prune",
+                       kind="store")
+            return 0, 0
+        try:
+            return self._collect()
+        finally:
+            os.close(free)
+
+    def _collect(self) -> tuple:
         blobs, chains = set(), set()
         for _, desc in self.entries():
             blobs.add(desc["digest"])
@@ -462,6 +484,25 @@ class Store:
         shutil.rmtree(os.path.join(self.root, "tmp"))
         os.mkdir(os.path.join(self.root, "tmp"))
         return gone_blobs, gone_layers
+
+
+class TmpClaim:
+    """A shared flock on ROOT/tmp.lock, held by a build or an upload until release()."""
+
+    def __init__(self, root: str):
+        self.fd = os.open(os.path.join(root, "tmp.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_SH)  # (waits only while a prune frees content)
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> "TmpClaim":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 def _name(desc: dict) -> str | None:

@@ -114,6 +114,12 @@ class Builder(RunStep, FileSteps):
 
     # -- the build ------------------------------------------------------------------------------------
     def build(self) -> str:
+        """Build; the image's ID. Its steps' content is claimed until the image is named, so a prune
+        meanwhile leaves it (and the build's tmp/ directories) alone."""
+        with self.store().claim_tmp():
+            return self._build()
+
+    def _build(self) -> str:
         target = self.stages[-1]
         if self.opts.target:
             target = next((s for s in self.stages if s.name == self.opts.target.lower()), None)

@@ -334,7 +334,25 @@ def tag(root: str, source: str, target: str) -> None:
     events.emit(root, "image", "tag", image_id, {"name": parse_ref(target).familiar()})
 
 
-def tmp_dir(root: str) -> str:
-    """Where a caller spools what it streams (stdin, stdout) for the store: its own filesystem."""
-    with store(root) as st:
-        return os.path.join(st.root, "tmp")
+class Spool:
+    """A new file in the store's tmp/ for what a caller streams (stdin, a request body, stdout):
+    on the store's filesystem, so the store can rename it in. Claimed (Store.claim_tmp) until
+    close(), which removes it, so a prune meanwhile leaves it alone."""
+
+    def __init__(self, root: str, prefix: str):
+        import tempfile
+        st = store(root)
+        self.claim = st.claim_tmp()
+        fd, self.path = tempfile.mkstemp(dir=os.path.join(st.root, "tmp"), prefix=prefix)
+        os.close(fd)
+
+    def close(self) -> None:
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self.claim.release()
+
+    def __enter__(self) -> "Spool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
