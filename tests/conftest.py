@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from helpers import NetNS, hull_oci_cmd, processes_mentioning, reap
+from helpers import NetNS, cgroup_dirs, hull_oci_cmd, processes_mentioning, reap
+from helpers import mounts as _mounts
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IS_ROOT = os.geteuid() == 0
@@ -103,11 +104,6 @@ class OCI:
         return json.loads(self("state", cid, check=True).stdout)
 
 
-def _mounts() -> set:
-    with open("/proc/self/mountinfo") as f:
-        return {" ".join(line.split()[3:5]) for line in f}
-
-
 def _children() -> set:
     me = str(os.getpid())
     kids = set()
@@ -122,22 +118,6 @@ def _children() -> set:
             if fields[1] == me and fields[0] not in "ZX":
                 kids.add(int(pid))
     return kids
-
-
-def cgroup_dirs() -> set:
-    """Every cgroup directory named hull* (and below) in the unified tree and each v1 hierarchy."""
-    found = set()
-    bases = ["/sys/fs/cgroup"] + [os.path.join("/sys/fs/cgroup", d) for d in os.listdir("/sys/fs/cgroup")]
-    for base in bases:
-        try:
-            names = os.listdir(base)
-        except OSError:
-            continue
-        for name in names:
-            top = os.path.join(base, name)
-            if name.startswith("hull") and os.path.isdir(top):
-                found.update(d for d, _, _ in os.walk(top))
-    return found
 
 
 @pytest.fixture

@@ -183,3 +183,24 @@ def wait_for(check, what: str, timeout: float = 20) -> None:
 def inspect(hull, name: str, fmt: str) -> str:
     """`hull inspect -f FMT NAME`, stripped."""
     return hull("inspect", "-f", fmt, name).stdout.strip()
+
+
+def mounts() -> set:
+    with open("/proc/self/mountinfo") as f:
+        return {" ".join(line.split()[3:5]) for line in f}
+
+
+def cgroup_dirs() -> set:
+    """Every cgroup directory named hull* (and below) in the unified tree and each v1 hierarchy."""
+    found = set()
+    bases = ["/sys/fs/cgroup"] + [os.path.join("/sys/fs/cgroup", d) for d in os.listdir("/sys/fs/cgroup")]
+    for base in bases:
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for name in names:
+            top = os.path.join(base, name)
+            if name.startswith("hull") and os.path.isdir(top):
+                found.update(d for d, _, _ in os.walk(top))
+    return found

@@ -1,0 +1,159 @@
+"""scripts/bench's `scale` and `soak` cases: how hull's costs grow with the number of containers on
+one root and over many runs, beside podman's with the same containers. Only reported, never asserted;
+tests/integration/test_scale.py asserts the properties (nothing left, nothing grows) on smaller counts.
+"""
+import concurrent.futures
+import os
+import statistics
+import subprocess
+import time
+
+PARALLEL = 50  # `run -d` commands in flight at once, as a CI job starting a fleet would
+
+
+def _timed(cmd, env) -> float:
+    t = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    if p.returncode:
+        raise SystemExit(f"bench: {' '.join(cmd)} failed ({p.returncode}): {p.stderr.decode().strip()}")
+    return (time.perf_counter() - t) * 1000
+
+
+def _median_ms(cmd, env, n=5) -> float:
+    return statistics.median(_timed(cmd, env) for _ in range(n))
+
+
+def _start(cmd_of, env, first, last) -> list:
+    """Start containers first..last-1, PARALLEL at a time; each one's wall time in ms."""
+    with concurrent.futures.ThreadPoolExecutor(PARALLEL) as pool:
+        return list(pool.map(lambda i: _timed(cmd_of(i), env), range(first, last)))
+
+
+def monitor_pid(root: str) -> int | None:
+    """hull's one monitor: of the two processes holding ROOT/run/monitor.lock (the keeper and the
+    monitor it forked), the child."""
+    lock = os.path.join(root, "run", "monitor.lock")
+    holders = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == lock for fd in os.listdir(f"/proc/{pid}/fd")):
+                with open(f"/proc/{pid}/stat") as f:
+                    holders[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            pass
+    return next((pid for pid, ppid in holders.items() if ppid in holders), None)
+
+
+def _fds(pid) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd")) if pid else 0
+
+
+def _pss_kb(pid) -> int:
+    if not pid:
+        return 0
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+
+
+def _ids(prefix, env, *flags) -> list:
+    return subprocess.run(prefix + ["ps", "-q", *flags], capture_output=True, text=True, env=env).stdout.split()
+
+
+def scale(hull, env, root, podman, image, count=1000, checkpoints=(10, 100, 1000)) -> None:
+    """count detached `sleep` containers on each engine (--network none); at each checkpoint the
+    time per start and of ps / ps -a --format / inspect; then one stop of all, and rm of all."""
+    engines = {"hull": (hull, env, "busybox"), "podman": (podman.cmd(), podman.env, image)}
+    points = sorted({n for n in checkpoints if n < count} | {count})
+    print(f"{count} detached containers per engine (--network none), {PARALLEL} `run -d` in flight")
+    rows = {name: [] for name in engines}
+    for name, (prefix, e, img) in engines.items():
+        started = 0
+        for n in points:
+            times = _start(lambda i: prefix + ["run", "-d", "--network", "none", "--name", f"s{i}", img, "sleep", "3600"],
+                           e, started, n)
+            started = n
+            last = times[-min(len(times), PARALLEL):]
+            one = "s0"
+            row = {"n": n, "start": statistics.median(last),
+                   "ps": _median_ms(prefix + ["ps"], e),
+                   "ps-a": _median_ms(prefix + ["ps", "-a", "--format", "{{.ID}} {{.Names}} {{.Status}}"], e),
+                   "inspect": _median_ms(prefix + ["inspect", one], e)}
+            if name == "hull":
+                pid = monitor_pid(root)
+                row["monitor"] = (_pss_kb(pid), _fds(pid))
+            rows[name].append(row)
+        listed = len(_ids(prefix, e))
+        t = time.perf_counter()
+        subprocess.run(prefix + ["stop", "-t", "1"] + _ids(prefix, e), stdout=subprocess.DEVNULL, env=e, check=True)
+        stop_s = time.perf_counter() - t
+        statuses = subprocess.run(prefix + ["ps", "-a", "--format", "{{.Status}}"], capture_output=True, text=True,
+                                  env=e).stdout.splitlines()
+        recorded = sum(s.startswith("Exited (137)") for s in statuses)
+        t = time.perf_counter()
+        subprocess.run(prefix + ["rm"] + _ids(prefix, e, "-a"), stdout=subprocess.DEVNULL, env=e, check=True)
+        rm_s = time.perf_counter() - t
+        print(f"  {name}: {listed} listed by ps; one `stop -t 1` of all {stop_s:.1f} s, {recorded} exit codes "
+              f"137 recorded; one `rm` of all {rm_s:.1f} s; {len(_ids(prefix, e, '-a'))} left")
+    print(f"  {'N':>5} {'engine':<7} {'start ms':>9} {'ps ms':>8} {'ps -a ms':>9} {'inspect ms':>11}   monitor")
+    for i, n in enumerate(points):
+        for name in engines:
+            r = rows[name][i]
+            mon = ""
+            if "monitor" in r:
+                pss, fds = r["monitor"]
+                mon = f"PSS {pss / 1024:.1f} MB, {fds} fds ({fds / n:.2f} per container)"
+            print(f"  {n:>5} {name:<7} {r['start']:9.1f} {r['ps']:8.1f} {r['ps-a']:9.1f} {r['inspect']:11.1f}   {mon}")
+    for key in ("start", "ps", "ps-a", "inspect"):
+        ratios = ", ".join(f"N={r['n']} {r[key] / p[key]:.2f}x" for r, p in zip(rows["hull"], rows["podman"]))
+        print(f"  ratio hull/podman {key}: {ratios}")
+
+
+def bridge(hull, env, podman, image, count=200) -> None:
+    """count detached containers on each engine's default bridge (each engine in a netns of its own)."""
+    print(f"{count} detached containers on the default bridge")
+    # podman 4.3's rm -f waits the stop timeout for a pid 1 that ignores SIGTERM: -t 0 as hull's does not wait
+    for name, prefix, e, img, rm in (("hull", hull, env, "busybox", ["rm", "-f"]),
+                                     ("podman", podman.cmd(), podman.env, image, ["rm", "-f", "-t", "0"])):
+        t = time.perf_counter()
+        times = _start(lambda i: prefix + ["run", "-d", "--name", f"b{i}", img, "sleep", "3600"], e, 0, count)
+        wall = time.perf_counter() - t
+        listed = len(_ids(prefix, e))
+        subprocess.run(prefix + rm + _ids(prefix, e, "-a"), stdout=subprocess.DEVNULL, env=e, check=True)
+        print(f"  {name:<7} start median {statistics.median(times):7.1f} ms, all {count} in {wall:.1f} s; "
+              f"{listed} listed; {len(_ids(prefix, e, '-a'))} left after rm -f")
+
+
+def soak(hull, env, root, runs=10000, detached=2000) -> None:
+    """runs `run --rm --network none` in a row, then `detached` run -d + rm -f on the default bridge:
+    the time per run and what the root, the machine and the monitor hold, at the start and the end."""
+    def census() -> dict:
+        with open("/proc/self/mountinfo") as f:
+            mounts = sum(1 for line in f)
+        pid = monitor_pid(root)
+        tmp = os.path.join(root, "images", "tmp")
+        return {"mounts": mounts, "root entries": sum(len(fs) + len(ds) for _, ds, fs in os.walk(root)),
+                "store tmp": len(os.listdir(tmp)) if os.path.isdir(tmp) else 0,
+                "monitor fds": _fds(pid), "monitor PSS kB": _pss_kb(pid)}
+    # one container kept running, so the one monitor lives through the soak and can be watched
+    subprocess.run(hull + ["run", "-d", "--network", "none", "--name", "keeper", "busybox", "sleep", "100000"],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    try:
+        for what, cmd_of, n in (
+                ("run --rm --network none busybox true", lambda i: hull + ["run", "--rm", "--network", "none", "busybox", "true"], runs),
+                ("run -d + rm -f on the default bridge", lambda i: ["sh", "-c", " ".join(
+                    hull + ["run", "-d", "--name", f"k{i}", "busybox", "sleep", "100"]) + " >/dev/null && " + " ".join(
+                    hull + ["rm", "-f", f"k{i}"]) + " >/dev/null"], detached)):
+            window = max(1, min(100, n // 10))
+            times, first = [], None
+            for i in range(n):
+                times.append(_timed(cmd_of(i), env))
+                if i == window - 1:
+                    first = census()
+            last = census()
+            print(f"soak: {n} x {what}")
+            print(f"  median of the first {window}: {statistics.median(times[:window]):.1f} ms, "
+                  f"of the last {window}: {statistics.median(times[-window:]):.1f} ms")
+            for k in last:
+                print(f"  {k:<15} after {window}: {first[k]:>8}   after {n}: {last[k]:>8}")
+    finally:
+        subprocess.run(hull + ["rm", "-f", "keeper"], env=env, stdout=subprocess.DEVNULL)
