@@ -8,6 +8,8 @@ import statistics
 import subprocess
 import time
 
+from helpers import monitor_pid  # tests/helpers.py: scripts/bench puts tests/ on the path first
+
 PARALLEL = 50  # `run -d` commands in flight at once, as a CI job starting a fleet would
 
 
@@ -27,21 +29,6 @@ def _start(cmd_of, env, first, last) -> list:
     """Start containers first..last-1, PARALLEL at a time; each one's wall time in ms."""
     with concurrent.futures.ThreadPoolExecutor(PARALLEL) as pool:
         return list(pool.map(lambda i: _timed(cmd_of(i), env), range(first, last)))
-
-
-def monitor_pid(root: str) -> int | None:
-    """hull's one monitor: of the two processes holding ROOT/run/monitor.lock (the keeper and the
-    monitor it forked), the child."""
-    lock = os.path.join(root, "run", "monitor.lock")
-    holders = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == lock for fd in os.listdir(f"/proc/{pid}/fd")):
-                with open(f"/proc/{pid}/stat") as f:
-                    holders[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            pass
-    return next((pid for pid, ppid in holders.items() if ppid in holders), None)
 
 
 def _fds(pid) -> int:

@@ -204,3 +204,17 @@ def cgroup_dirs() -> set:
             if name.startswith("hull") and os.path.isdir(top):
                 found.update(d for d, _, _ in os.walk(top))
     return found
+
+
+def monitor_pid(root: str) -> int | None:
+    """hull's one monitor: of the processes holding ROOT/run/monitor.lock (its keeper and it), the child."""
+    lock = os.path.join(root, "run", "monitor.lock")
+    holders = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == lock for fd in os.listdir(f"/proc/{pid}/fd")):
+                with open(f"/proc/{pid}/stat") as f:
+                    holders[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            pass
+    return next((pid for pid, ppid in holders.items() if ppid in holders), None)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from helpers import Hull, cgroup_dirs, mounts, wait_for
+from helpers import Hull, cgroup_dirs, monitor_pid, mounts, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -57,24 +57,10 @@ def test_one_stop_of_many_records_every_exit(engine):
     engine("rm", *names)
 
 
-def _monitor(root: str) -> int | None:
-    """The monitor: of the processes holding ROOT/run/monitor.lock (its keeper and it), the child."""
-    lock = os.path.join(root, "run", "monitor.lock")
-    holders = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == lock for fd in os.listdir(f"/proc/{pid}/fd")):
-                with open(f"/proc/{pid}/stat") as f:
-                    holders[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            pass
-    return next((pid for pid, ppid in holders.items() if ppid in holders), None)
-
-
 def _census(engine) -> dict:
     """What a run may leave behind, counted: on the machine, in the root, in the test's netns, in the monitor."""
     root = engine.root
-    pid = _monitor(root)
+    pid = monitor_pid(root)
     with open(f"/proc/{pid}/status") as f:
         rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
     entries = sorted(os.path.relpath(os.path.join(d, x), root) for d, ds, fs in os.walk(root) for x in ds + fs)
