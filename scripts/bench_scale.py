@@ -144,3 +144,126 @@ def soak(hull, env, root, runs=10000, detached=2000) -> None:
                 print(f"  {k:<15} after {window}: {first[k]:>8}   after {n}: {last[k]:>8}")
     finally:
         subprocess.run(hull + ["rm", "-f", "keeper"], env=env, stdout=subprocess.DEVNULL)
+
+
+LINE = "2026-12-06 INFO request served in 12 ms path=/api/v1/items status=200 bytes=5120 user=alice"
+# A container that prints `size` bytes of lines as fast as it can, then what its own clock and
+# CPU say of it (ash's `times`: its children's user and system time), then waits to be read.
+FLOOD = ("a=$(cut -d' ' -f1 /proc/uptime); yes {line} | head -c {size}; b=$(cut -d' ' -f1 /proc/uptime); "
+         "echo; echo \"T $a $b\"; times; sleep 30")
+
+
+def _cpu_s(pid) -> float:
+    """The process's user + system CPU seconds so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _minutes_s(text) -> float:
+    m, _, s = text.rstrip("s").partition("m")
+    return int(m) * 60 + float(s)
+
+
+def _writer(name, prefix, env, cid, root):
+    """The pid that writes the container's log: hull's one monitor, podman's conmon for this container."""
+    if name == "hull":
+        return monitor_pid(root)
+    return int(subprocess.run(prefix + ["inspect", "-f", "{{.State.ConmonPid}}", cid], capture_output=True,
+                              text=True, env=env, check=True).stdout)
+
+
+def _log_path(name, prefix, env, cid) -> str:
+    fmt = "{{.LogPath}}" if name == "hull" else "{{.HostConfig.LogConfig.Path}}"
+    return subprocess.run(prefix + ["inspect", "-f", fmt, cid], capture_output=True, text=True, env=env,
+                          check=True).stdout.strip()
+
+
+def _last_lines(path, n=4) -> list:
+    """The text of the log's last n lines, read from its end (`podman logs --tail` reads the whole
+    file: minutes for a flood's), as json-file or k8s-file ("TIME STREAM F|P TEXT") has them."""
+    import json
+    with open(path, "rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - 8192))
+        lines = f.read().decode(errors="replace").split("\n")[1:-1][-n:]  # whole lines only
+    return [json.loads(ln)["log"].rstrip("\n") if ln.startswith("{") else ln.split(" ", 3)[-1] for ln in lines]
+
+
+def _is_times(line) -> bool:
+    import re
+    return bool(re.fullmatch(r"\d+m[\d.]+s \d+m[\d.]+s", line))
+
+
+def _times(lines) -> float:
+    """The CPU seconds of ash's `times` (its last line: the children's user and system time)."""
+    m = lines[-1].split()
+    return _minutes_s(m[0]) + _minutes_s(m[1])
+
+
+def flood(hull, env, root, podman, image, seconds=60, quiet=10) -> None:
+    """A container printing as fast as it can, through hull's monitor and podman's conmon (k8s-file):
+    MB/s, the container's CPU against the log writer's; then a `seconds` flood beside `quiet` containers
+    printing their clock twice a second, one of them followed by `logs -f`: how far behind it lags."""
+    engines = {"hull": (hull, env, "busybox", []), "podman": (podman.cmd(), podman.env, image, ["--log-driver", "k8s-file"])}
+    print("log flood: lines through the log writer as fast as they come (--network none)")
+    # `yes` a tenth as much: its records are 36 times its 2-byte lines (7 GB for 200 MB)
+    for text, line, size in (("20 MB of `yes`", "y", 20 << 20), (f"200 MB of {len(LINE) + 1}-byte lines", LINE, 200 << 20)):
+        for name, (prefix, e, img, opts) in engines.items():
+            cid = subprocess.run(prefix + ["run", "-d", "--network", "none", *opts, img, "sh", "-c",
+                                           FLOOD.format(line=f"'{line}'", size=size)],
+                                 capture_output=True, text=True, env=e, check=True).stdout.strip()
+            writer, path = _writer(name, prefix, e, cid, root), _log_path(name, prefix, e, cid)
+            before = _cpu_s(writer)
+            for _ in range(3000):
+                tail = _last_lines(path)
+                marks = [ln for ln in tail if ln.startswith("T ")]
+                if marks and _is_times(tail[-1]):
+                    break
+                time.sleep(0.2)
+            else:
+                raise SystemExit(f"bench: {name}'s flood did not end")
+            written = _cpu_s(writer) - before
+            _, a, b = marks[0].split()
+            used = _times(tail)
+            subprocess.run(prefix + ["rm", "-f", *(["-t", "0"] if name == "podman" else []), cid],
+                           stdout=subprocess.DEVNULL, env=e)
+            print(f"  {text:<22} {name:<7} {size / (float(b) - float(a)) / 1e6:7.1f} MB/s   container CPU "
+                  f"{used:5.2f} s, log writer CPU {written:5.2f} s ({written / used:.2f}x)")
+    print(f"log flood for {seconds} s (`yes`, --log-opt max-size=10m max-file=3) beside {quiet} quiet containers")
+    for name, (prefix, e, img, opts) in engines.items():
+        rm = ["rm", "-f", *(["-t", "0"] if name == "podman" else [])]
+        rot = ["--log-opt", "max-size=10m", "--log-opt", "max-file=3"] if name == "hull" else ["--log-opt", "max-size=10m"]
+        cid = subprocess.run(prefix + ["run", "-d", "--network", "none", *opts, *rot, img, "sh", "-c",
+                                       f"timeout {seconds} yes; echo; times; sleep 30"],
+                             capture_output=True, text=True, env=e, check=True).stdout.strip()
+        ids = [subprocess.run(prefix + ["run", "-d", "--network", "none", *opts, img, "sh", "-c",
+                                        "while :; do cut -d' ' -f1 /proc/uptime; sleep 0.5; done"],
+                              capture_output=True, text=True, env=e, check=True).stdout.strip() for _ in range(quiet)]
+        writer = _writer(name, prefix, e, cid, root)
+        before, lags = _cpu_s(writer), []
+        follow = subprocess.Popen(prefix + ["logs", "-f", "--tail", "0", ids[0]], stdout=subprocess.PIPE, text=True, env=e)
+        end = time.monotonic() + seconds - 2
+        try:
+            for line in follow.stdout:
+                with open("/proc/uptime") as f:
+                    lags.append(float(f.read().split()[0]) - float(line))
+                if time.monotonic() > end:
+                    break
+        finally:
+            follow.kill()
+            follow.wait()
+        written = _cpu_s(writer) - before
+        path = _log_path(name, prefix, e, cid)
+        for _ in range(300):
+            tail = _last_lines(path)
+            if len(tail) > 1 and _is_times(tail[-1]) and _is_times(tail[-2]):
+                break
+            time.sleep(0.2)
+        used = _times(tail)
+        logdir = os.path.join(root, "containers", cid) if name == "hull" else None
+        disk = sum(os.path.getsize(os.path.join(logdir, n)) for n in os.listdir(logdir) if "-json.log" in n) if logdir else 0
+        subprocess.run(prefix + rm + [cid, *ids], stdout=subprocess.DEVNULL, env=e)
+        lags.sort()
+        print(f"  {name:<7} logs -f of a quiet one: {len(lags)} lines, lag median {lags[len(lags) // 2] * 1000:6.0f} ms, "
+              f"max {lags[-1] * 1000:6.0f} ms; flood CPU {used:5.1f} s, log writer CPU {written:5.1f} s"
+              + (f"; log on disk {disk / 1e6:.1f} MB" if logdir else ""))

@@ -1,6 +1,6 @@
 """Container logs in docker's json-file format: one JSON object a line,
 
-    {"log": "hello\\n", "stream": "stdout", "time": "2026-12-01T08:40:29.123456789Z"}
+    {"log":"hello\\n","stream":"stdout","time":"2026-12-01T08:40:29.123456789Z"}
 
 stdout and stderr kept apart; a chunk without a newline (a prompt, or 16 KiB of one long line) is
 written as it came, as docker does. Rotation as --log-opt max-size=10m,max-file=3 asks: ID-json.log
@@ -66,8 +66,15 @@ def writer_for(c) -> "Writer":
                   attrs(opts, cfg.get("Labels") or {}, cfg.get("Env") or []))
 
 
+# Bytes a record can carry as they are: printable ASCII but for what JSON or docker's encoder
+# escapes (", \, and <, >, & as Go's HTML-safe \u003c ...), and the newlines between lines.
+_PLAIN = bytes([b for b in range(0x20, 0x7f) if b not in b'"\\<>&']) + b"\n"
+
+
 class Writer:
-    """Appends a container's output to its log, a line per record."""
+    """Appends a container's output to its log, a line per record. The lines of one read of plain
+    text are encoded together (one bytes.replace, not a JSON call a line): a flood of `yes` is
+    131,072 lines a read."""
 
     def __init__(self, path: str, max_size: int | None = None, max_files: int = 1, attrs: dict | None = None):
         self.path, self.max_size, self.max_files = path, max_size, max_files
@@ -77,37 +84,79 @@ class Writer:
         self.dropped = 0  # records the disk refused
 
     def write(self, stream: str, data: bytes) -> None:
-        """Bytes from one stream: complete lines are written now, the rest when more comes (or at close)."""
+        """Bytes from one stream: complete lines are written now, the rest when more comes (or at close).
+        A line longer than PARTIAL goes in PARTIAL pieces, as docker's 16 KiB buffer cuts it."""
         buf = self.pending[stream] + data
-        lines = buf.split(b"\n")
-        self.pending[stream] = lines.pop()
-        for line in lines:
-            self._record(stream, line + b"\n")
-        while len(self.pending[stream]) >= PARTIAL:
-            chunk, self.pending[stream] = self.pending[stream][:PARTIAL], self.pending[stream][PARTIAL:]
-            self._record(stream, chunk)
+        start = pos = 0  # buf[start:pos]: whole lines not written yet
+        while len(buf) - pos > PARTIAL:  # a window at a time: one rfind per 16 KiB, not a step a line
+            last = buf.rfind(b"\n", pos, pos + PARTIAL)
+            if last >= 0:
+                pos = last + 1
+                continue
+            if pos > start:
+                self._append(self._encode(stream, buf[start:pos]))
+            self._append(self._encode(stream, buf[pos:pos + PARTIAL], lines=False))
+            start = pos = pos + PARTIAL
+        end = max(pos, buf.rfind(b"\n", pos) + 1)
+        if end > start:
+            self._append(self._encode(stream, buf[start:end]))
+        self.pending[stream] = buf[end:]
+        if len(self.pending[stream]) >= PARTIAL:
+            self.flush(stream)
 
     def flush(self, stream: str | None = None) -> None:
         """A partial line is written as it is (a prompt waiting for input, or the end)."""
         for s in [stream] if stream else list(self.pending):
             if self.pending[s]:
-                self._record(s, self.pending[s])
+                self._append(self._encode(s, self.pending[s], lines=False))
                 self.pending[s] = b""
 
-    def _record(self, stream: str, data: bytes) -> None:
-        line = (json.dumps({"log": data.decode("utf-8", errors="replace"), "stream": stream, **self.attrs,
-                            "time": now_rfc3339()}) + "\n").encode()
-        if self.max_size and self.f.tell() + len(line) > self.max_size and self.f.tell() > 0:
-            self._rotate()
+    def _encode(self, stream: str, text: bytes, lines: bool = True) -> bytes:
+        """Records, as docker's json-file writes them: {"log":...,"stream":...,"attrs":...,"time":...},
+        one a line of text (lines: it ends with a newline) or one for all of it."""
+        t = now_rfc3339()
+        if not text.translate(None, _PLAIN):  # plain text: the same record around every line
+            head, _, tail = json.compact({"log": "", "stream": stream, **self.attrs, "time": t}, html=True).partition('""')
+            head, tail = (head + '"').encode(), ('"' + tail + "\n").encode()
+            if not lines:
+                return head + text + tail
+            tail = b"\\n" + tail
+            return head + text[:-1].replace(b"\n", tail + head) + tail
+        parts = text[:-1].split(b"\n") if lines else [text]
+        end = b"\n" if lines else b""
+        return b"".join((json.compact({"log": (part + end).decode("utf-8", errors="replace"), "stream": stream,
+                                       **self.attrs, "time": t}, html=True) + "\n").encode() for part in parts)
+
+    def _append(self, blob: bytes) -> None:
+        """Whole records to the log, rotating where the next would pass max-size."""
+        while blob:
+            at = self.f.tell()
+            if self.max_size and at + len(blob) > self.max_size:
+                cut = blob.rfind(b"\n", 0, max(0, self.max_size - at)) + 1
+                if cut == 0 and at > 0:
+                    self._rotate()
+                    continue
+                cut = cut or blob.find(b"\n") + 1  # one record larger than max-size: alone in its file
+                self._write(blob[:cut])
+                blob = blob[cut:]
+                if blob:
+                    self._rotate()
+            else:
+                self._write(blob)
+                return
+
+    def _write(self, part: bytes) -> None:
         at = self.f.tell()
         try:
-            whole = self.f.write(line) == len(line)
-        except OSError:  # ENOSPC, EDQUOT, EIO: the record is lost, as docker's json-file loses it
-            whole = False
-        if not whole:  # never half a record: the next one would be unreadable too
-            self.dropped += 1
+            n = self.f.write(part)
+        except OSError:  # ENOSPC, EDQUOT, EIO: the records are lost, as docker's json-file loses them
+            n = 0
+        if n < len(part):  # never half a record: the next one would be unreadable too
+            keep = part.rfind(b"\n", 0, n) + 1
+            self.dropped += part.count(b"\n", keep)
             try:
-                self.f.truncate(at)
+                self.f.truncate(at + keep)
+                self.f.seek(at + keep)
             except OSError:
                 pass
 

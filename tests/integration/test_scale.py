@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from helpers import Hull, cgroup_dirs, monitor_pid, mounts, wait_for
+from helpers import Hull, cgroup_dirs, inspect, monitor_pid, mounts, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -100,6 +100,31 @@ def test_soak_nothing_grows(engine):
         engine("rm", "-f", f"k{i}")
     _same(first, _census(engine), "run -d + rm -f")
     engine("rm", "-f", "keeper")
+
+
+def test_a_log_flood_beside_quiet_neighbours(engine):
+    """A container printing as fast as it can: its quiet neighbours' logs are whole while it goes
+    on (the monitor takes a read from each in turn), its log stays within max-size x max-file, and
+    what rotation keeps has no gap (nothing lost but what the policy let go)."""
+    flood = engine("run", "-d", "--network", "none", "--log-opt", "max-size=1m", "--log-opt", "max-file=2",
+                   "busybox", "seq", "1", "1000000000").stdout.strip()
+    path = inspect(engine, flood, "{{.LogPath}}")
+    wait_for(lambda: os.path.exists(path + ".1"), "the flood's first rotation")
+    quiet = [engine("run", "-d", "--network", "none", "busybox", "sh", "-c",
+                    f"for i in 1 2 3 4 5 6 7 8 9 10; do echo q{n}-$i; sleep 0.1; done").stdout.strip()
+             for n in range(3)]
+    for n, cid in enumerate(quiet):  # follows each to its end: the flood must not hold them back
+        out = engine("logs", "-f", cid, timeout=120).stdout
+        assert out.split() == [f"q{n}-{i}" for i in range(1, 11)]
+    assert inspect(engine, flood, "{{.State.Status}}") == "running"
+    for _ in range(3):  # while it floods, and across rotations
+        sizes = [os.path.getsize(p) for p in (path, path + ".1") if os.path.exists(p)]
+        assert sum(sizes) <= 2 * (1 << 20) and not os.path.exists(path + ".2"), sizes
+        time.sleep(0.5)
+    engine("stop", "-t", "0", flood)
+    numbers = [int(line) for line in engine("logs", flood).stdout.split()][:-1]  # the last: cut by the kill
+    assert len(numbers) > 1000 and numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+    engine("rm", flood, *quiet)
 
 
 @pytest.fixture

@@ -11,6 +11,12 @@ from runtime.engine.monitor.protocol import EXIT, RESIZE, STDERR, STDIN, STDOUT,
 
 IDLE_EXIT = float(os.environ.get("HULL_MONITOR_IDLE") or 2)  # seconds with nothing to watch before it goes
 OUTBOX_LIMIT = 1 << 20  # bytes waiting for a slow client before its container's output waits as well
+# A container printing faster than the monitor wakes (`yes`) would cost a wakeup, a read and a log
+# write per few KiB. Once a read brings FLOOD bytes, its pipe is grown to PIPE and read at most every
+# REST seconds, whole, FLOOD_READ at a time (larger reads cost more than they save: the log records
+# of a read are one buffer, 36 times a read of `yes`): the flood waits in its full pipe, as for a
+# slow disk, and costs little per byte; quiet containers are read the moment they print.
+READ, FLOOD, PIPE, FLOOD_READ, REST = 1 << 16, 1 << 12, 1 << 20, 1 << 18, 0.002
 
 
 class Watch:
@@ -40,6 +46,8 @@ class Monitor:
         self.waiting = {}    # container ID -> [(connection, stdin)] attached before its start (the API's order)
         self.restarts = {}   # container ID -> (when, delay)
         self.delays = {}     # container ID -> the next back-off delay
+        self.resting = {}    # output fd of a flooding container -> (when it is read again, Watch, stream)
+        self.floods = set()  # output fds whose pipe was grown: read a whole pipe at a time
         self.idle_since = time.monotonic()
         self.agent = None   # netlink, in-process: pyroute2 is imported once, when a network is first set up
         from runtime.network.dns import Resolver
@@ -87,6 +95,8 @@ class Monitor:
                     sys.stderr.write(f"hull monitor: {kind}: {type(e).__name__}: {e}\n")
                     sys.stderr.flush()
             self._reap()
+            if self.resting:
+                self._wake_floods()
             for w in [w for w in self.watches.values() if w.stdin_box]:
                 self._feed(w)
             self._due_restarts()
@@ -436,26 +446,60 @@ class Monitor:
             if slow:
                 self._unregister(fd)
             else:
+                self.resting.pop(fd, None)
                 self.sel.register(fd, selectors.EVENT_READ, ("output", (w, stream)))
 
     # -- output and exits --------------------------------------------------------------------------------
     def _on_output(self, fd, data) -> None:
         w, stream = data
-        try:
-            chunk = os.read(fd, 65536)
-        except BlockingIOError:
-            return
-        except OSError:  # EIO: the pty's other side is closed
-            chunk = b""
-        if not chunk:
-            self._unregister(fd)
-            w.fds = [(f, s) for f, s in w.fds if f != fd]
-            if w.stdin_fd != fd:
-                os.close(fd)
-            w.writer.flush(stream)
-            self._maybe_finished(w)
-            return
-        self._output(w, stream, chunk)
+        size, reads = (FLOOD_READ, PIPE // FLOOD_READ) if fd in self.floods else (READ, 1)
+        got = 0
+        for _ in range(reads):  # a flooding container's: its whole pipe
+            try:
+                chunk = os.read(fd, size)
+            except BlockingIOError:
+                break
+            except OSError:  # EIO: the pty's other side is closed
+                chunk = b""
+            if not chunk:
+                self._unregister(fd)
+                self._forget(fd)
+                w.fds = [(f, s) for f, s in w.fds if f != fd]
+                if w.stdin_fd != fd:
+                    os.close(fd)
+                w.writer.flush(stream)
+                self._maybe_finished(w)
+                return
+            self._output(w, stream, chunk)
+            got += len(chunk)
+            if len(chunk) < size:
+                break
+        if got >= FLOOD:
+            self._rest(fd, w, stream)
+
+    def _rest(self, fd: int, w: Watch, stream: str) -> None:
+        """A flooding container's output: left to fill its pipe for REST seconds."""
+        if fd not in self.floods:
+            self.floods.add(fd)
+            try:
+                import fcntl
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE)
+            except OSError:  # a pty, or the user's pipe pages spent: read as it is
+                pass
+        self._unregister(fd)
+        self.resting[fd] = (time.monotonic() + REST, w, stream)
+
+    def _wake_floods(self) -> None:
+        now = time.monotonic()
+        for fd, (when, w, stream) in list(self.resting.items()):
+            if when <= now:
+                del self.resting[fd]
+                if not w.paused and (fd, stream) in w.fds:
+                    self.sel.register(fd, selectors.EVENT_READ, ("output", (w, stream)))
+
+    def _forget(self, fd: int) -> None:
+        self.resting.pop(fd, None)
+        self.floods.discard(fd)
 
     def _output(self, w: Watch, stream: str, chunk: bytes) -> None:
         """Container output: to its log, and to every attached client."""
@@ -500,13 +544,14 @@ class Monitor:
     def _drain(self, w: Watch, fd: int, stream: str) -> None:
         while True:
             try:
-                chunk = os.read(fd, 65536)
+                chunk = os.read(fd, FLOOD_READ if fd in self.floods else READ)
             except (BlockingIOError, OSError):
                 chunk = b""
             if not chunk:
                 break
             self._output(w, stream, chunk)
         self._unregister(fd)
+        self._forget(fd)
         w.fds = [(f, s) for f, s in w.fds if f != fd]
         os.close(fd)
         if w.stdin_fd == fd:
@@ -577,6 +622,8 @@ class Monitor:
     # -- timers and the idle exit ---------------------------------------------------------------------
     def _next_timer(self) -> float:
         waits = [when - time.monotonic() for when in self.restarts.values()]
+        if self.resting:
+            waits.append(min(when for when, _, _ in self.resting.values()) - time.monotonic())
         if any(w.stdin_box for w in self.watches.values()):
             waits.append(0.01)  # input waiting for a container's full stdin: retried (never a blocking write)
         if not self.watches and not self.restarts:
