@@ -23,6 +23,31 @@ def write_atomic(path: str, data: str | bytes, tmp_dir: str | None = None, mode:
         raise
 
 
+def write_record(path: str, data: str) -> None:
+    """A small record (a container's state) as write_atomic writes it; on a full disk, where not even
+    the temp file fits, over the old one in place, padded with blanks to its length, within the
+    blocks it has: stopping and removing containers is how space is freed, so they must not need any."""
+    try:
+        write_atomic(path, data)
+    except OSError as e:
+        import errno
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raw = data.encode()
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise e from None
+        if len(raw) > st.st_blocks * 512:
+            raise
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.pwrite(fd, raw.ljust(st.st_size), 0)  # JSON ends at its last brace: the blanks are nothing
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def flock_held(path: str) -> bool:
     """Does some process hold an exclusive flock on path (a file or a directory)? A holder that
     was killed holds nothing: the kernel dropped its lock with its last fd."""

@@ -18,7 +18,7 @@ import time
 
 from runtime import fastjson as json
 from runtime.clock import now_rfc3339
-from runtime.files import write_atomic
+from runtime.files import write_atomic, write_record
 from runtime.engine import names
 from runtime.errors import Conflict, InvalidArgument, NotFound
 from runtime.linux import proc
@@ -63,7 +63,7 @@ class Container:
         return self
 
     def save_state(self) -> None:
-        write_atomic(self.path("state.json"), json.dumps(self.state))
+        write_record(self.path("state.json"), json.dumps(self.state))
 
     def save_config(self) -> None:
         write_atomic(self.path("config.json"), json.dumps(self.config))

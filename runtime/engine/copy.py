@@ -31,14 +31,17 @@ class _Ended(InvalidArgument):
 _KINDS = {"_Missing": _Missing, "NotFound": NotFound, "_Ended": _Ended}
 
 
-def _spawn(root: str | None, work, *args):
+def _spawn(root: str | None, work, *args, other_end: int | None = None):
     """Run work(*args) in a child, chrooted to root (None: on the host). Returns finish(): it waits
     for the child and raises what the child raised (a HullError's kind and message; an OSError as
-    one line); finish(quiet=True) only waits."""
+    one line); finish(quiet=True) only waits. other_end: the far end of the pipe the child writes
+    to, closed in the child: holding it, a child whose reader failed (a full disk) would wait forever."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
+        if other_end is not None:
+            os.close(other_end)
         code = 0
         try:
             if root is not None:
@@ -201,7 +204,7 @@ def copy_out(c, path: str, dest: str, stdout=None) -> None:
     root, done = _root_of(c)
     try:
         r, w = os.pipe()
-        finish = _spawn(root, _pack, path, w)  # inside the container's root
+        finish = _spawn(root, _pack, path, w, other_end=r)  # inside the container's root
         os.close(w)
 
         def consume():
@@ -224,7 +227,7 @@ def copy_in(c, src: str, dest: str, stdin=None) -> None:
     root, done = _root_of(c)
     try:
         r, w = os.pipe()
-        finish_pack = _spawn(None, _from_stdin if src == "-" else _pack, stdin if src == "-" else src, w)
+        finish_pack = _spawn(None, _from_stdin if src == "-" else _pack, stdin if src == "-" else src, w, other_end=r)
         os.close(w)
         finish_unpack = _spawn(root, _unpack, r, dest)  # inside the container's root
         os.close(r)
@@ -242,7 +245,7 @@ def stat_path(c, path: str) -> dict:
     root, done = _root_of(c)
     try:
         r, w = os.pipe()
-        finish = _spawn(root, _stat, path, w)
+        finish = _spawn(root, _stat, path, w, other_end=r)
         os.close(w)
         with os.fdopen(r, "rb") as f:
             said = f.read()

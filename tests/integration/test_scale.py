@@ -189,6 +189,60 @@ def test_a_detached_container_filling_the_disk_with_output(small_root):
     assert hull("run", "--rm", "--network", "none", "busybox", "echo", "ok").stdout == "ok\n"
 
 
+def _store_true(hull, mnt) -> None:
+    """The records after a refused command: only busybox, no container, nothing in the store's tmp/."""
+    assert hull("images", "--format", "{{.Repository}}").stdout.split() == ["busybox"]
+    df = {line.split()[0]: line.split()[1] for line in hull("system", "df").stdout.splitlines()[1:]}
+    assert (df["Images"], df["Containers"]) == ("1", "0"), df
+    tmp = os.path.join(hull.root, "images", "tmp")
+    assert not os.path.isdir(tmp) or not os.listdir(tmp), os.listdir(tmp)
+
+
+def _one_line_enospc(p) -> None:
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no space left on device" in lines[0].lower(), p.stderr
+
+
+def test_build_commit_and_cp_meeting_a_full_disk(small_root, tmp_path):
+    """Each refused with one line naming ENOSPC, the store and records as before, and each works
+    once the space is back."""
+    hull, mnt = small_root
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN head -c 20000000 /dev/urandom > /big\n")
+    _one_line_enospc(hull("build", "--network", "none", "-t", "big", str(ctx), check=False, timeout=120))
+    assert hull("ps", "-aq").stdout == ""
+    _store_true(hull, mnt)
+    hull("run", "-d", "--network", "none", "--name", "fat", "busybox", "sh", "-c",
+         "head -c 20000000 /dev/urandom > /big && touch /done; sleep 1000")
+    wait_for(lambda: hull("exec", "fat", "ls", "/done", check=False).returncode == 0, "the layer to fill")
+    _one_line_enospc(hull("commit", "fat", "fatimage", check=False, timeout=120))
+    with open(tmp_path / "payload", "wb") as f:
+        f.write(os.urandom(20 << 20))
+    _one_line_enospc(hull("cp", str(tmp_path / "payload"), "fat:/payload", check=False, timeout=120))
+    assert hull("inspect", "-f", "{{.State.Status}}", "fat").stdout == "running\n"
+    hull("rm", "-f", "fat")
+    _store_true(hull, mnt)
+    # the inode limit (4,000 on this disk): a directory of 5,000 empty files
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(5000):
+        (many / str(i)).touch()
+    hull("run", "-d", "--network", "none", "--name", "thin", "busybox", "sleep", "1000")
+    _one_line_enospc(hull("cp", str(many), "thin:/many", check=False, timeout=120))
+    hull("rm", "-f", "thin")
+    _store_true(hull, mnt)
+    # space again: all of it works
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo small > /small\n")
+    hull("build", "--network", "none", "-t", "small", str(ctx), timeout=120)
+    hull("run", "-d", "--network", "none", "--name", "ok", "small", "sleep", "1000")
+    hull("cp", str(ctx / "Dockerfile"), "ok:/Dockerfile")
+    hull("commit", "ok", "committed")
+    assert hull("run", "--rm", "--network", "none", "committed", "cat", "/small", "/Dockerfile").stdout.startswith("small\nFROM")
+    hull("rm", "-f", "ok")
+
+
 def test_prune_beside_a_build_leaves_what_the_build_is_making(engine, tmp_path):
     """`system prune -af` while a build runs a step: the build's work in the store's tmp/ and its
     steps' layers stay (pruning them used to fail the build); the next prune frees what is unused."""
