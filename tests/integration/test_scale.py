@@ -57,6 +57,30 @@ def test_one_stop_of_many_records_every_exit(engine):
     engine("rm", *names)
 
 
+def test_the_first_limit_a_root_meets_says_what_it_is(engine):
+    """The monitor's open files, 3 per running container: with a hard limit of 64 (the shell that
+    started it), a run -d past it fails with an error that says so, not `Too many open files`,
+    and works again once containers go."""
+    low = ["prlimit", "--nofile=64:64"]
+    n = len(engine.prefix)
+    started, refused = [], None
+    for _ in range(40):
+        cmd = engine.cmd("run", "-d", "--ulimit", "nofile=32:32", "--network", "none", "busybox", "sleep", "1000")
+        p = subprocess.run(cmd[:n] + low + cmd[n:], capture_output=True, text=True, env=engine.env, timeout=60)
+        if p.returncode:
+            refused = p
+            break
+        started.append(p.stdout.strip())
+    assert refused is not None and refused.returncode == 125, "40 containers fit in 64 descriptors?"
+    assert "no file descriptor left (its limit is 64" in refused.stderr, refused.stderr
+    assert len(started) >= 10
+    engine("rm", "-f", *started[:3])
+    cmd = engine.cmd("run", "-d", "--ulimit", "nofile=32:32", "--network", "none", "busybox", "sleep", "1000")
+    started.append(subprocess.run(cmd[:n] + low + cmd[n:], capture_output=True, text=True, env=engine.env,
+                                  check=True, timeout=60).stdout.strip())
+    engine("rm", "-f", *engine("ps", "-aq").stdout.split())
+
+
 def _census(engine) -> dict:
     """What a run may leave behind, counted: on the machine, in the root, in the test's netns, in the monitor."""
     root = engine.root

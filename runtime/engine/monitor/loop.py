@@ -1,4 +1,5 @@
 """The monitor: one process per root watching every detached container (see __init__.py)."""
+import errno
 import os
 import selectors
 import socket
@@ -6,6 +7,7 @@ import sys
 import time
 
 from runtime import fastjson as json
+from runtime.errors import to_wire
 from runtime.linux import poll
 from runtime.engine.monitor.protocol import EXIT, RESIZE, STDERR, STDIN, STDOUT, frame, paths, read_frame
 
@@ -81,6 +83,7 @@ class Monitor:
         signal.set_wakeup_fd(w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         self.sel.register(r, selectors.EVENT_READ, ("signal", None))
+        self.spare = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)  # see _on_accept
         self._listen()
         while True:
             timeout = self._next_timer()
@@ -121,7 +124,23 @@ class Monitor:
         self.sel.register(self.listener, selectors.EVENT_READ, ("accept", None))
 
     def _on_accept(self, listener, _) -> None:
-        conn, _ = listener.accept()
+        try:
+            conn, _ = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EMFILE, errno.ENFILE):
+                raise
+            # out of descriptors: the spare one makes room to tell the client why, rather than
+            # leave it waiting (and this loop spinning on a listener that stays readable)
+            os.close(self.spare)
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(1)
+                try:
+                    conn.sendall(json.dumps(to_wire(self._no_fds())).encode() + b"\n")
+                except OSError:
+                    pass
+            self.spare = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+            return
         conn.setblocking(True)
         conn.settimeout(10)
         self.sel.register(conn, selectors.EVENT_READ, ("request", b""))
@@ -160,7 +179,9 @@ class Monitor:
                     w.trace, trace_fd = traced, None  # its end is narrated to the client that started it
                 return  # the handler keeps the connection (attach)
         except Exception as e:  # noqa: BLE001 - every failure goes back to the client, with its kind
-            from runtime.errors import HullError, to_wire
+            from runtime.errors import HullError
+            if isinstance(e, OSError) and e.errno in (errno.EMFILE, errno.ENFILE):
+                e = self._no_fds()
             reply = to_wire(e if isinstance(e, (HullError, OSError)) else HullError(f"{type(e).__name__}: {e}"))
         finally:
             if trace_fd is not None:
@@ -170,6 +191,16 @@ class Monitor:
         except OSError:
             pass
         conn.close()
+
+    @staticmethod
+    def _no_fds():
+        """The first limit one root meets: the monitor's open files, a few per running container."""
+        import resource
+        from runtime.errors import Conflict
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        return Conflict(f"the monitor of this root has no file descriptor left (its limit is {limit}, about 3 for each "
+                        f"running container): stop some, or start hull from a shell with a higher hard limit "
+                        f"(ulimit -Hn)")
 
     @staticmethod
     def _tracing(traced):
