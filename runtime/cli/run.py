@@ -241,9 +241,9 @@ def mount_flag(spec: str) -> dict:
 
 # -- create, run, start, attach -------------------------------------------------------------------------
 
-def create(args) -> str:
+def create(args, starting: bool = False) -> str:
     """The container's ID; the image pulled first if --pull says so (docker's CLI: create, and on
-    'No such image' pull and create again)."""
+    'No such image' pull and create again). starting: run starts it next (prune leaves it)."""
     if args.pull not in ("missing", "always", "never"):
         raise FlagError(f'invalid pull option: "{args.pull}" (missing, always, never)')
     try:
@@ -253,12 +253,12 @@ def create(args) -> str:
     if args.pull == "always":
         _pull(args)
     try:
-        made = service.create(args.root, body, args.name)
+        made = service.create(args.root, body, args.name, starting)
     except service.ImageNotFound:
         if args.pull != "missing" or _looks_like_id(args.image):
             raise NotFound(f"No such image: {args.image}") from None
         _pull(args)
-        made = service.create(args.root, body, args.name)
+        made = service.create(args.root, body, args.name, starting)
     for w in made["Warnings"]:
         sys.stderr.write(f"WARNING: {w}\n")
     return made["Id"]
@@ -302,7 +302,7 @@ def cmd_run(args):
     detach_bytes(args.detach_keys)  # refused before anything is made
     from runtime.engine import monitor
     monitor.warm(args.root)  # the monitor starts the container: if none runs, one starts during create
-    cid = create(args)
+    cid = create(args, starting=True)
     if args.detach:
         service.start(args.root, cid)
         print(cid)

@@ -23,6 +23,8 @@ from runtime.engine import names
 from runtime.errors import Conflict, InvalidArgument, NotFound
 from runtime.linux import proc
 
+_CLAIMS = []  # the claim fds this process holds (Container.claim): released when it exits
+
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
@@ -95,6 +97,26 @@ class Container:
         and without a lock holder is what a killed create left)"""
         return os.path.exists(self.path("config.json")) and os.path.exists(self.path("state.json"))
 
+    def claim(self) -> None:
+        """This process is making the container (hull run, from its create to its start): prune
+        leaves it. The claim ends with the process, however it ends."""
+        fd = os.open(self.path("claim"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        _CLAIMS.append(fd)
+
+    def claimed(self) -> bool:
+        try:
+            fd = os.open(self.path("claim"), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
     def unlock(self) -> None:
         if self._lock is not None:
             os.close(self._lock)
@@ -165,8 +187,9 @@ class Containers:
         self.dir = os.path.join(root, "containers")
         self.names = os.path.join(root, "names")
 
-    def create(self, config: dict, name: str | None) -> Container:
-        """A new container record (status created), its name reserved atomically."""
+    def create(self, config: dict, name: str | None, claim: bool = False) -> Container:
+        """A new container record (status created), its name reserved atomically; claim: see
+        Container.claim, taken before the record is complete, so no prune sees it unclaimed."""
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         os.makedirs(self.names, mode=0o700, exist_ok=True)
         cid = os.urandom(32).hex()  # (the secrets module costs ~5 ms to import for the same)
@@ -179,6 +202,8 @@ class Containers:
             c.config = {**config, "Id": cid, "Created": now_rfc3339(),
                         "Name": self._reserve(name, cid)}
             c.state = fresh_state()
+            if claim:
+                c.claim()
             c.save_config()
             c.save_state()
         except BaseException:

@@ -267,6 +267,33 @@ def test_build_commit_and_cp_meeting_a_full_disk(small_root, tmp_path):
     hull("rm", "-f", "ok")
 
 
+def test_clients_of_mixed_commands_on_one_root(engine, tmp_path):
+    """HULL_CLIENTS (6) clients for HULL_MIXED_SECONDS (30) running, committing, building, pulling
+    and removing on one root while one prunes: nothing fails but for a real conflict, nothing
+    hangs, and what is left is true (scripts/bench concurrent: 20 clients, 5 minutes)."""
+    import workloads
+    from registries import RegistryServer
+    netns = next(a.split("=", 1)[1] for a in engine.prefix if a.startswith("--net="))
+    registry = RegistryServer(tmp_path, netns=netns)  # on the loopback of the engine's namespace
+    try:
+        clients = int(os.environ.get("HULL_CLIENTS") or 6)
+        refs = workloads.push_images(engine.cmd(), engine.env, registry.addr, clients)
+        counts, faults = workloads.mixed(engine.cmd(), engine.env, refs, workloads.build_context(tmp_path / "ctx"),
+                                         float(os.environ.get("HULL_MIXED_SECONDS") or 30))
+    finally:
+        registry.stop()
+    assert not faults, "\n".join(faults[:10])
+    assert counts.get("build", 0) >= clients - 1 and counts.get("pull", 0) >= clients - 1, counts  # (one prunes)
+    assert engine("ps", "-aq").stdout == ""  # every client removed what it made
+    for ref in engine("images", "--format", "{{.ID}}").stdout.split():
+        engine("image", "inspect", ref)  # every image listed is whole
+    engine("system", "prune", "-af")
+    assert engine("images", "-q").stdout == ""
+    store = os.path.join(engine.root, "images")
+    assert os.listdir(os.path.join(store, "tmp")) == []
+    assert os.listdir(os.path.join(store, "layers")) == [], "layers no image holds"
+
+
 def test_prune_beside_a_build_leaves_what_the_build_is_making(engine, tmp_path):
     """`system prune -af` while a build runs a step: the build's work in the store's tmp/ and its
     steps' layers stay (pruning them used to fail the build); the next prune frees what is unused."""

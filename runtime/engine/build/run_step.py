@@ -48,7 +48,7 @@ class RunStep:
                   "HostConfig": {"NetworkMode": network, "LogConfig": {"Type": "json-file", "Config": {}},
                                  "ShmSize": 64 * 1024 * 1024, "RestartPolicy": {"Name": "no"}}}
         containers = Containers(self.root)
-        c = containers.create(config, None)
+        c = containers.create(config, None, claim=True)  # until removed: no prune takes its layer
         try:
             c.config["Config"]["Hostname"] = c.id[:12]
             c.config["Mounts"] = []

@@ -27,9 +27,10 @@ def containers(root: str) -> Containers:
 
 # -- create ---------------------------------------------------------------------------------------------
 
-def create(root: str, body: dict, name: str | None = None) -> dict:
+def create(root: str, body: dict, name: str | None = None, starting: bool = False) -> dict:
     """POST /containers/create: the record of a new container (status created), its volumes made.
-    body is docker's ContainerConfig with HostConfig and NetworkingConfig."""
+    body is docker's ContainerConfig with HostConfig and NetworkingConfig. starting: this process
+    starts it next (hull run): prune leaves it meanwhile."""
     from runtime.engine import bundle, logs, volumes
     from runtime.network import ports
     store = containers(root)
@@ -126,7 +127,7 @@ def create(root: str, body: dict, name: str | None = None) -> dict:
                        "Binds": hc_in.get("Binds"), "VolumesFrom": hc_in.get("VolumesFrom"),
                        "Tmpfs": hc_in.get("Tmpfs") or None, "ConsoleSize": _console_size(hc_in.get("ConsoleSize"))},
     }
-    c = store.create(config, name)
+    c = store.create(config, name, claim=starting)
     try:
         c.config["Mounts"] = volumes.resolve(root, specs, image_cfg.get("Volumes"), hc_in.get("VolumesFrom"))
     except BaseException:
@@ -866,7 +867,7 @@ def prune(root: str) -> dict:
     for c in store.all():
         with c:
             runner.reconcile(c)
-        if c.status() in ("exited", "created", "dead"):
+        if c.status() in ("exited", "created", "dead") and not c.claimed():  # claimed: a run starts it
             size = du(c.path("upper"))
             try:
                 runner.remove(store, c.id, force=False)

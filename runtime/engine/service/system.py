@@ -3,7 +3,7 @@ GET /system/df, and what `system prune` and `system reset` take back, including 
 hull left (mounts, core state, cgroups, leases, published ports)."""
 import os
 
-from runtime.engine.containers import Containers, du
+from runtime.engine.containers import Container, Containers, du
 
 
 def events(root: str, since: float | None = None, until: float | None = None, filters: dict | None = None,
@@ -127,11 +127,17 @@ def sweep(root: str) -> list:
     records = Containers(root)
     containers = {c.id: c for c in records.all()}
     running = {cid for cid, c in containers.items() if c.init_alive()}
+
+    def settled(cid: str) -> bool:
+        """Nobody works on it: a start, a stop, an rm (its lock) or a run or build step between
+        create and start (its claim) would find its mount, state or cgroup swept from under it."""
+        c = Container(root, cid)
+        return not flock_held(c.path("lock")) and not c.claimed()
     base = os.path.join(root, "containers")
     for _, point, _ in mounts.mountinfo():
         if point.startswith(base + "/") and point.endswith("/merged"):
             cid = point[len(base) + 1:-len("/merged")]
-            if cid not in running:
+            if cid not in running and settled(cid):
                 rootfs.unmount(os.path.dirname(point))
                 out.append(f"unmounted {point}")
     # unmounted first: what is deleted here must not reach through a mount
@@ -139,25 +145,26 @@ def sweep(root: str) -> list:
     out += [f"finished removing {cid[:12]}" for cid in records.sweep_removed()]
     core = runner.core_store(root)
     for c in core.list():
-        if c.id not in running:
+        if c.id not in running and settled(c.id):
             lifecycle.delete(core, c.id, force=True)
             out.append(f"removed the runtime state of {c.id[:12]}")
     tag = cgroups.root_tag(core.root)
     for path in _cgroup_dirs(f"@{tag.lstrip('@')}-" if tag else None):
         cid = path.rsplit("-", 1)[-1]
-        if cid not in running:
+        if cid not in running and settled(cid):
             cgroups.new(path).destroy()
             out.append(f"removed cgroup {path}")
     alive = runner.endpoint_alive(root)
     nets = Networks(root)
     for name in nets.names():
         for cid in list(nets.load(name)["Endpoints"]):
-            if cid not in running and not alive(cid):
+            if cid not in running and not alive(cid) and settled(cid):
                 for net, address in endpoint.forget(root, cid):
                     out.append(f"released the address {address} of {cid[:12]} on {net}")
     live = {a["endpoint"]["IPv4Address"] for cid in running for a in containers[cid].state.get("Network") or []}
+    starting = not all(settled(cid) for cid in containers if cid not in running)  # its ports may not be recorded yet
     t = endpoint.table_for(root)
-    for m, key, address in firewall.published(t):
+    for m, key, address in [] if starting else firewall.published(t):
         if address not in live:
             firewall.delete_element(t, m, key)
             out.append(f"removed the published port {key} (to {address})")
