@@ -267,3 +267,27 @@ def flood(hull, env, root, podman, image, seconds=60, quiet=10) -> None:
         print(f"  {name:<7} logs -f of a quiet one: {len(lags)} lines, lag median {lags[len(lags) // 2] * 1000:6.0f} ms, "
               f"max {lags[-1] * 1000:6.0f} ms; flood CPU {used:5.1f} s, log writer CPU {written:5.1f} s"
               + (f"; log on disk {disk / 1e6:.1f} MB" if logdir else ""))
+
+
+def mixed_clients(hull, env, clients=20, seconds=300) -> None:
+    """clients of mixed run/rm/build/commit/pull/rmi/ps on one root, one of them pruning all along:
+    how many of each ran, and every failure that is not one of docker's conflicts."""
+    import tempfile
+    import workloads
+    from registries import RegistryServer
+    work = tempfile.mkdtemp(prefix="hull-bench-mixed-")
+    registry = RegistryServer(work)
+    try:
+        refs = workloads.push_images(hull, env, registry.addr, clients)
+        t = time.perf_counter()
+        counts, faults = workloads.mixed(hull, env, refs, workloads.build_context(os.path.join(work, "ctx")), seconds)
+        wall = time.perf_counter() - t
+    finally:
+        registry.stop()
+        subprocess.run(["rm", "-rf", work])
+    left = _ids(hull, env, "-a")
+    print(f"{clients} clients of mixed commands for {seconds} s (one pruning): {sum(counts.values())} commands "
+          f"in {wall:.0f} s, {len(faults)} failed for a reason other than a conflict; {len(left)} containers left")
+    print("  " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    for f in faults[:10]:
+        print("  fault: " + f)

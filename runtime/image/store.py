@@ -482,7 +482,7 @@ class Store:
                 shutil.rmtree(os.path.join(self.root, "layers", chain))
                 gone_layers += 1
         shutil.rmtree(os.path.join(self.root, "tmp"))
-        os.mkdir(os.path.join(self.root, "tmp"))
+        os.makedirs(os.path.join(self.root, "tmp"), exist_ok=True)  # (a Store opened meanwhile makes it too)
         return gone_blobs, gone_layers
 
 
