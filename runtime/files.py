@@ -48,15 +48,15 @@ def write_record(path: str, data: str) -> None:
             os.close(fd)
 
 
-def flock_held(path: str) -> bool:
-    """Does some process hold an exclusive flock on path (a file or a directory)? A holder that
-    was killed holds nothing: the kernel dropped its lock with its last fd."""
+def flock_held(path: str, shared_too: bool = False) -> bool:
+    """Does some process hold an exclusive flock on path (a file or a directory; shared_too: or a
+    shared one)? A holder that was killed holds nothing: the kernel dropped its lock with its last fd."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_EX if shared_too else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         return False
     except BlockingIOError:
         return True

@@ -18,7 +18,7 @@ import time
 
 from runtime import fastjson as json
 from runtime.clock import now_rfc3339
-from runtime.files import write_atomic, write_record
+from runtime.files import flock_held, write_atomic, write_record
 from runtime.engine import names
 from runtime.errors import Conflict, InvalidArgument, NotFound
 from runtime.linux import proc
@@ -105,17 +105,7 @@ class Container:
         _CLAIMS.append(fd)
 
     def claimed(self) -> bool:
-        try:
-            fd = os.open(self.path("claim"), os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
+        return flock_held(self.path("claim"), shared_too=True)
 
     def unlock(self) -> None:
         if self._lock is not None:

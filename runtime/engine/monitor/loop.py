@@ -7,7 +7,7 @@ import sys
 import time
 
 from runtime import fastjson as json
-from runtime.errors import to_wire
+from runtime.errors import HullError, to_wire
 from runtime.linux import poll
 from runtime.engine.monitor.protocol import EXIT, RESIZE, STDERR, STDIN, STDOUT, frame, paths, read_frame
 
@@ -179,7 +179,6 @@ class Monitor:
                     w.trace, trace_fd = traced, None  # its end is narrated to the client that started it
                 return  # the handler keeps the connection (attach)
         except Exception as e:  # noqa: BLE001 - every failure goes back to the client, with its kind
-            from runtime.errors import HullError
             if isinstance(e, OSError) and e.errno in (errno.EMFILE, errno.ENFILE):
                 e = self._no_fds()
             reply = to_wire(e if isinstance(e, (HullError, OSError)) else HullError(f"{type(e).__name__}: {e}"))
